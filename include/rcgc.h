@@ -1,0 +1,457 @@
+/*
+** rcgc.h -- reference counting, a generational cycle collector, a small-object
+** allocator, weak references and allocation tracing for C programs.
+**
+** Everything hangs off an explicit 'rcgc_heap *'. A heap is used by one thread
+** at a time; different heaps are independent and may run in parallel threads.
+** The library has no writable global state and never prints on its own: text
+** goes through the heap's output hook, contract violations through its panic
+** hook. See docs/guide.md for a tour and docs/design.md for the internals.
+*/
+#ifndef RCGC_H
+#define RCGC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RCGC_VERSION_MAJOR 0
+#define RCGC_VERSION_MINOR 1
+#define RCGC_VERSION_PATCH 0
+
+/* ===================================================================== */
+/* Status codes                                                          */
+/* ===================================================================== */
+
+/* X(name, value, message). Zero is success; every other value is an error. */
+#define RCGC_STATUS_LIST(X)                                                   \
+    X(RCGC_OK, 0, "success")                                                  \
+    X(RCGC_ENOMEM, 1, "out of memory")                                        \
+    X(RCGC_EINVAL, 2, "invalid argument")                                     \
+    X(RCGC_EBUSY, 3, "a collection is already running")                       \
+    X(RCGC_ESTATE, 4, "operation not allowed in the current state")           \
+    X(RCGC_ECORRUPT, 5, "heap invariant violated")                            \
+    X(RCGC_EFORMAT, 6, "malformed or unsupported input")                      \
+    X(RCGC_EIO, 7, "input/output error")                                      \
+    X(RCGC_ENOTFOUND, 8, "not found")
+
+typedef enum rcgc_status {
+#define RCGC__ENUM(name, value, msg) name = value,
+    RCGC_STATUS_LIST(RCGC__ENUM)
+#undef RCGC__ENUM
+} rcgc_status;
+
+/* A static string describing 'status' (never NULL). */
+const char *rcgc_strerror(rcgc_status status);
+
+/* ===================================================================== */
+/* Types and the object header                                           */
+/* ===================================================================== */
+
+typedef struct rcgc_heap rcgc_heap;
+
+/* Called by traverse for every strong reference an object owns. Returns 0
+** to continue; a non-zero value must be returned by traverse at once. */
+typedef int (*rcgc_visit_fn)(void *obj, void *arg);
+
+/* Type flags. */
+enum {
+    /* Objects of this type must not be collected while in a garbage cycle:
+    ** such cycles go to the garbage list as uncollectable (CPython's legacy
+    ** tp_del finalizers). */
+    RCGC_TYPE_UNCOLLECTABLE_IN_CYCLE = 1u << 0,
+    /* Objects of this type may be the referent of weak references. */
+    RCGC_TYPE_WEAKREFABLE = 1u << 1
+};
+
+/*
+** A type is a plain struct the user defines, usually 'static const'. It must
+** outlive every object of that type. The instance size is 'size' bytes plus
+** 'itemsize' bytes per item for rcgc_new_var(). Memory is zero-filled.
+**
+**   traverse  visit every strong reference the object owns. A type without
+**             traverse is never tracked by the collector ("atomic").
+**   clear     drop the object's strong references (set the fields to NULL,
+**             then unref; RCGC_CLEAR does both). Called to break garbage
+**             cycles and when the object dies; after it returns the object
+**             must hold no references but stay valid for traverse.
+**   finalize  runs at most once per object, before it dies (by refcount or in
+**             a garbage cycle); it may resurrect the object by storing a new
+**             reference. A non-zero return reports an error through the
+**             output hook; it does not stop the object's death.
+**   release   frees non-heap resources (file handles, foreign memory) just
+**             before the object's memory is returned. Must not touch other
+**             rcgc objects.
+*/
+typedef struct rcgc_type {
+    const char *name;
+    size_t size;
+    size_t itemsize;
+    unsigned flags;
+    int (*traverse)(void *obj, rcgc_visit_fn visit, void *arg);
+    void (*clear)(void *obj);
+    int (*finalize)(void *obj);
+    void (*release)(void *obj);
+} rcgc_type;
+
+/*
+** Private: the 16-byte header in front of every object. Exposed only so
+** that rcgc_ref/rcgc_unref can be inline; do not touch its fields.
+** 'next_'/'prev_' are 32-bit handles (offsets from the heap's region base in
+** 16-byte units) linking tracked objects into their generation list.
+*/
+typedef struct rcgc__head {
+    uint32_t next_;
+    uint32_t prev_;
+    uint32_t refcnt_;
+    uint16_t type_;
+    uint16_t flags_;
+} rcgc__head;
+
+/* Reference counts at or above this value are immortal: ref/unref do
+** nothing. A mortal count that reaches it by increments saturates there. */
+#define RCGC_IMMORTAL_MIN 0x80000000u
+/* The count an object made immortal with rcgc_set_immortal() reads. */
+#define RCGC_IMMORTAL_REFCNT 0xFFFFFFFFu
+
+/* Slow paths of the inline operations below. */
+void rcgc__unref_slow(void *obj);
+
+#define RCGC__HEAD(obj) ((rcgc__head *)(obj) - 1)
+
+/* Take a new strong reference; returns obj (like Py_NewRef). obj != NULL. */
+static inline void *rcgc_ref(void *obj)
+{
+    rcgc__head *h = RCGC__HEAD(obj);
+    if (h->refcnt_ < RCGC_IMMORTAL_MIN)
+        h->refcnt_++;
+    return obj;
+}
+
+/* Drop a strong reference; at zero the object dies at once (finalize, weak
+** references, clear, release, free). obj != NULL. Dropping a reference the
+** object does not have goes to the panic hook. */
+static inline void rcgc_unref(void *obj)
+{
+    rcgc__head *h = RCGC__HEAD(obj);
+    uint32_t rc = h->refcnt_;
+    if (rc - 2u < RCGC_IMMORTAL_MIN - 2u)
+        h->refcnt_ = rc - 1u;
+    else
+        rcgc__unref_slow(obj);
+}
+
+/* NULL-safe forms. */
+static inline void *rcgc_xref(void *obj) { return obj ? rcgc_ref(obj) : obj; }
+static inline void rcgc_xunref(void *obj)
+{
+    if (obj)
+        rcgc_unref(obj);
+}
+
+/* Py_CLEAR: set the variable to NULL, then drop the reference it held. */
+#define RCGC_CLEAR(var)                                                       \
+    do {                                                                      \
+        void *rcgc__tmp = (void *)(var);                                      \
+        if (rcgc__tmp) {                                                      \
+            (var) = NULL;                                                     \
+            rcgc_unref(rcgc__tmp);                                            \
+        }                                                                     \
+    } while (0)
+
+/* Py_SETREF / Py_XSETREF: store the new value (whose reference is stolen),
+** then drop the reference the variable held before. */
+#define RCGC_SETREF(var, value)                                               \
+    do {                                                                      \
+        void *rcgc__old = (void *)(var);                                      \
+        (var) = (value);                                                      \
+        rcgc_unref(rcgc__old);                                                \
+    } while (0)
+#define RCGC_XSETREF(var, value)                                              \
+    do {                                                                      \
+        void *rcgc__old = (void *)(var);                                      \
+        (var) = (value);                                                      \
+        rcgc_xunref(rcgc__old);                                               \
+    } while (0)
+
+/* Py_VISIT: inside traverse, visit a field if it is not NULL. */
+#define RCGC_VISIT(field)                                                     \
+    do {                                                                      \
+        if (field) {                                                          \
+            int rcgc__vr = visit((void *)(field), arg);                       \
+            if (rcgc__vr)                                                     \
+                return rcgc__vr;                                              \
+        }                                                                     \
+    } while (0)
+
+/* ===================================================================== */
+/* Heap configuration and lifecycle                                      */
+/* ===================================================================== */
+
+/* Where automatic collections run (see docs/design.md, "Scheduling"). */
+typedef enum rcgc_gc_trigger {
+    /* Inside rcgc_new(), before the new object exists (CPython <= 3.11).
+    ** Finalizers may then run inside any allocating call. */
+    RCGC_TRIGGER_ALLOC = 0,
+    /* rcgc_new() only marks a collection as due; it runs at the next
+    ** rcgc_gc_safepoint() call (CPython >= 3.12's eval-breaker). */
+    RCGC_TRIGGER_SAFEPOINT = 1
+} rcgc_gc_trigger;
+
+/* Page source: the heap reserves one contiguous address range for its
+** objects and arenas, and commits/decommits pages inside it. */
+typedef struct rcgc_page_hooks {
+    void *ctx;
+    /* Reserve 'bytes' of address space aligned to 'align' (no access); NULL
+    ** on failure. */
+    void *(*reserve)(void *ctx, size_t bytes, size_t align);
+    /* Make [addr, addr+bytes) readable and writable (zero-filled on first
+    ** use); 0 on success. */
+    int (*commit)(void *ctx, void *addr, size_t bytes);
+    /* Return [addr, addr+bytes) to the OS; it reads as zero if committed
+    ** again. */
+    void (*decommit)(void *ctx, void *addr, size_t bytes);
+    /* Give back a whole reservation. */
+    void (*release)(void *ctx, void *addr, size_t bytes);
+} rcgc_page_hooks;
+
+/* Large-block allocator: raw blocks above the small-request threshold. */
+typedef struct rcgc_large_hooks {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t bytes);
+    void *(*realloc)(void *ctx, void *ptr, size_t bytes);
+    void (*free)(void *ctx, void *ptr);
+} rcgc_large_hooks;
+
+/* Allocator debug mode flags (rcgc_config.mem_debug). */
+enum {
+    RCGC_MEM_DEBUG = 1u << 0 /* guards, fill patterns, API ids, checks */
+};
+
+typedef struct rcgc_config {
+    size_t struct_size;        /* sizeof(rcgc_config); set by config_init */
+    /* Contract violations. Must not return; if it does, rcgc aborts. Default:
+    ** write the message to stderr and abort(). */
+    void (*panic)(void *ctx, const char *message);
+    /* All text the library produces (logs, reports). Default: stderr. */
+    void (*output)(void *ctx, const char *text);
+    void *hook_ctx;            /* passed to panic and output */
+    rcgc_page_hooks pages;     /* default: mmap/mprotect/madvise */
+    rcgc_large_hooks large;    /* default: malloc/realloc/free */
+    size_t region_bytes;       /* address space to reserve; default 64 GiB,
+                                  at most 64 GiB (32-bit handles x 16 B) */
+    unsigned mem_debug;        /* RCGC_MEM_DEBUG; default 0 */
+    unsigned gc_threshold[3];  /* default 2000, 10, 10 (CPython 3.13) */
+    bool gc_enabled;           /* automatic collection; default true */
+    rcgc_gc_trigger gc_trigger;/* default RCGC_TRIGGER_ALLOC */
+    size_t gc_bytes_threshold; /* bytes allocated in new objects that also
+                                  trigger a young collection; 0 = off;
+                                  default 8 MiB */
+    bool leak_report;          /* report live objects at rcgc_heap_free();
+                                  default true in debug builds (NDEBUG
+                                  unset), false otherwise */
+} rcgc_config;
+
+/* Fill 'cfg' with the defaults above. */
+void rcgc_config_init(rcgc_config *cfg);
+
+/* Create a heap; NULL on failure (cfg NULL = defaults). */
+rcgc_heap *rcgc_heap_new(const rcgc_config *cfg);
+
+/* Free the heap and everything in it, whether or not the user released it.
+** Runs pending finalize callbacks (weakref finalize) first; reports live
+** objects through the output hook when leak_report is set. */
+void rcgc_heap_free(rcgc_heap *heap);
+
+/* Walk every list and counter and verify every documented invariant.
+** RCGC_OK, or RCGC_ECORRUPT after writing what is wrong to the output hook. */
+rcgc_status rcgc_heap_check(rcgc_heap *heap);
+
+/* Write text through the heap's output hook (printf-style). */
+void rcgc_heap_printf(rcgc_heap *heap, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* The heap an object belongs to. */
+rcgc_heap *rcgc_heap_of(const void *obj);
+
+/* ===================================================================== */
+/* Objects                                                               */
+/* ===================================================================== */
+
+/* New object with refcount 1, zero-filled, tracked if the type has traverse.
+** NULL when out of memory. May run an automatic collection first
+** (RCGC_TRIGGER_ALLOC). */
+void *rcgc_new(rcgc_heap *heap, const rcgc_type *type);
+void *rcgc_new_var(rcgc_heap *heap, const rcgc_type *type, size_t nitems);
+
+/* Current reference count (RCGC_IMMORTAL_REFCNT or >= RCGC_IMMORTAL_MIN for
+** immortal objects). */
+static inline uint32_t rcgc_refcount(const void *obj)
+{
+    return ((const rcgc__head *)obj - 1)->refcnt_;
+}
+
+const rcgc_type *rcgc_type_of(const void *obj);
+
+/* Make an object immortal: ref/unref never free it; it lives until the heap
+** is freed. The collector no longer scans it (it is untracked). */
+void rcgc_set_immortal(void *obj);
+bool rcgc_is_immortal(const void *obj);
+
+/* Explicit tracking: objects are tracked at creation when their type has
+** traverse. Untrack before invalidating fields traverse reads; track again
+** once they are valid. Tracking a tracked object panics; untracking an
+** untracked one does nothing. */
+void rcgc_track(void *obj);
+void rcgc_untrack(void *obj);
+bool rcgc_is_tracked(const void *obj);
+/* True once the object's finalize has run (PEP 442's FINALIZED bit). */
+bool rcgc_is_finalized(const void *obj);
+
+/* Usable bytes of the object's instance (>= the requested size). */
+size_t rcgc_object_size(const void *obj);
+
+/* ===================================================================== */
+/* The cycle collector (Python's gc module)                              */
+/* ===================================================================== */
+
+#define RCGC_GC_GENERATIONS 3
+
+/* Collect 'generation' (0..2) and all younger ones. Returns collected +
+** uncollectable objects (tracked objects found unreachable), 0 when a
+** collection is already running, or -RCGC_EINVAL for a bad generation,
+** -RCGC_ENOMEM if the collector could not get working memory. Explicit
+** collections run even when automatic collection is disabled. */
+long long rcgc_gc_collect(rcgc_heap *heap, int generation);
+
+/* Run a collection if automatic collection is enabled and one is due (the
+** safe point of RCGC_TRIGGER_SAFEPOINT); returns what collect returned, or 0. */
+long long rcgc_gc_safepoint(rcgc_heap *heap);
+
+/* Automatic collection on/off; enable/disable return the previous state. */
+bool rcgc_gc_enable(rcgc_heap *heap);
+bool rcgc_gc_disable(rcgc_heap *heap);
+bool rcgc_gc_is_enabled(rcgc_heap *heap);
+
+/* Thresholds: t0 = net new tracked objects before a generation-0 collection
+** (0 disables automatic collection), t1 = generation-0 collections before
+** generation 1, t2 = generation-1 collections before generation 2 is
+** considered (plus the 25% rule). */
+void rcgc_gc_set_threshold(rcgc_heap *heap, unsigned t0, unsigned t1, unsigned t2);
+void rcgc_gc_get_threshold(rcgc_heap *heap, unsigned out[3]);
+/* Bytes allocated in new objects since the last collection that trigger a
+** young collection (0 = off). */
+void rcgc_gc_set_bytes_threshold(rcgc_heap *heap, size_t bytes);
+
+/* count0 = net new tracked objects since the last generation-0 collection;
+** count1 = generation-0 collections since the last generation-1 one;
+** count2 = generation-1 collections since the last full one. */
+void rcgc_gc_get_count(rcgc_heap *heap, size_t out[3]);
+
+typedef struct rcgc_gc_stats {
+    uint64_t collections;   /* collections of this generation */
+    uint64_t collected;     /* objects freed */
+    uint64_t uncollectable; /* objects moved to the garbage list */
+    uint64_t candidates;    /* objects examined */
+    uint64_t duration_ns;   /* total time */
+    uint64_t max_pause_ns;  /* longest single collection */
+} rcgc_gc_stats;
+void rcgc_gc_get_stats(rcgc_heap *heap, int generation, rcgc_gc_stats *out);
+
+/* Number of tracked objects in a generation (0..2), or in all of them (-1);
+** frozen objects are counted only by rcgc_gc_get_freeze_count(). */
+size_t rcgc_gc_generation_size(rcgc_heap *heap, int generation);
+
+/* Call fn for every tracked object of a generation (-1: all generations;
+** RCGC_GC_FROZEN: the frozen set). Stops early when fn returns non-zero and
+** returns that value. fn must not create or free objects. */
+#define RCGC_GC_FROZEN 3
+int rcgc_gc_visit_objects(rcgc_heap *heap, int generation,
+                          int (*fn)(void *obj, void *arg), void *arg);
+
+/* Call fn for every tracked object whose traverse visits 'obj'. */
+int rcgc_gc_get_referrers(rcgc_heap *heap, const void *obj,
+                          int (*fn)(void *referrer, void *arg), void *arg);
+/* Call fn for every object obj's traverse visits. */
+int rcgc_gc_get_referents(const void *obj, int (*fn)(void *referent, void *arg),
+                          void *arg);
+
+/* Freeze moves every tracked object to a permanent generation that is never
+** scanned (before fork); unfreeze puts them back into the oldest one. */
+void rcgc_gc_freeze(rcgc_heap *heap);
+void rcgc_gc_unfreeze(rcgc_heap *heap);
+size_t rcgc_gc_get_freeze_count(rcgc_heap *heap);
+
+/* Callbacks around every collection (Python's gc.callbacks). */
+typedef enum rcgc_gc_phase { RCGC_GC_START = 0, RCGC_GC_STOP = 1 } rcgc_gc_phase;
+typedef struct rcgc_gc_info {
+    int generation;
+    size_t collected;     /* 0 in START */
+    size_t uncollectable; /* 0 in START */
+    size_t candidates;    /* 0 in START */
+    uint64_t duration_ns; /* 0 in START */
+} rcgc_gc_info;
+/* Non-zero return = error: reported through the output hook; the other
+** callbacks still run. */
+typedef int (*rcgc_gc_callback)(rcgc_heap *heap, rcgc_gc_phase phase,
+                                const rcgc_gc_info *info, void *ctx);
+rcgc_status rcgc_gc_callback_add(rcgc_heap *heap, rcgc_gc_callback fn, void *ctx);
+rcgc_status rcgc_gc_callback_remove(rcgc_heap *heap, rcgc_gc_callback fn, void *ctx);
+
+/* The garbage list (Python's gc.garbage): uncollectable objects, and with
+** RCGC_GC_DEBUG_SAVEALL every unreachable object. The heap holds a strong
+** reference to each entry. */
+size_t rcgc_gc_garbage_count(rcgc_heap *heap);
+void *rcgc_gc_garbage_get(rcgc_heap *heap, size_t index); /* borrowed */
+void rcgc_gc_garbage_clear(rcgc_heap *heap);
+
+/* Debug flags, with CPython's values and log lines. */
+enum {
+    RCGC_GC_DEBUG_STATS = 1,
+    RCGC_GC_DEBUG_COLLECTABLE = 2,
+    RCGC_GC_DEBUG_UNCOLLECTABLE = 4,
+    RCGC_GC_DEBUG_SAVEALL = 32,
+    RCGC_GC_DEBUG_LEAK = 2 | 4 | 32
+};
+void rcgc_gc_set_debug(rcgc_heap *heap, unsigned flags);
+unsigned rcgc_gc_get_debug(rcgc_heap *heap);
+
+/* True while a collection is running on this heap. */
+bool rcgc_gc_is_collecting(rcgc_heap *heap);
+
+/* ===================================================================== */
+/* Raw memory bound to a heap                                            */
+/* ===================================================================== */
+
+/* Non-object memory from the heap's allocator: counted, traced, freed with
+** the heap. malloc(0) returns a unique non-NULL pointer; calloc checks the
+** multiplication; realloc keeps a block in place when the new size still
+** fits its size class and uses more than 3/4 of it; free(NULL) does nothing.
+** A pointer that is not a live block of this heap goes to the panic hook. */
+void *rcgc_malloc(rcgc_heap *heap, size_t bytes);
+void *rcgc_calloc(rcgc_heap *heap, size_t count, size_t size);
+void *rcgc_realloc(rcgc_heap *heap, void *ptr, size_t bytes);
+void rcgc_free(rcgc_heap *heap, void *ptr);
+size_t rcgc_usable_size(rcgc_heap *heap, const void *ptr);
+/* True if ptr is a live raw block or object of this heap (exact). */
+bool rcgc_owns(rcgc_heap *heap, const void *ptr);
+
+/* Fault injection: allocations number 'first'..'last' (1-based, counted
+** from this call; last = 0 means "and every later one") fail. */
+void rcgc_fault_set(rcgc_heap *heap, uint64_t first, uint64_t last);
+void rcgc_fault_clear(rcgc_heap *heap);
+/* Allocations attempted since rcgc_fault_set (or heap creation). */
+uint64_t rcgc_fault_allocations(rcgc_heap *heap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCGC_H */

@@ -1,0 +1,99 @@
+/*
+** heap.h -- struct rcgc_heap: the one place all of a heap's state hangs off.
+** Each layer owns its own member (mem, gc, ...); heap.c owns the rest
+** (config hooks, the type table, panic/output helpers).
+*/
+#ifndef RCGC_HEAP_H
+#define RCGC_HEAP_H
+
+#include "mem.h"
+#include "object.h"
+
+/* A generation list: a sentinel node linked by handles. */
+typedef struct rcgc__gen {
+    rcgc__head head;     /* sentinel; never an object */
+    size_t count;        /* objects on the list (kept exact) */
+    unsigned threshold;
+    size_t counter;      /* CPython's generation count: gen 0 = net new
+                            tracked objects, gen g>0 = collections of g-1 */
+} rcgc__gen;
+
+typedef struct rcgc__gc_cb {
+    rcgc_gc_callback fn;
+    void *ctx;
+} rcgc__gc_cb;
+
+/*
+** Collector state. Invariants (checked by rcgc__gc_check):
+**  - every tracked object is on exactly one of gens[0..2] or 'frozen', and
+**    'count' of that list equals its length;
+**  - between collections no object carries RCGC__F_COLLECTING or
+**    RCGC__F_UNREACHABLE, and 'collecting' is false;
+**  - an untracked object has next_ == 0 (prev_ unspecified).
+*/
+typedef struct rcgc__gc_state {
+    rcgc__gen gens[RCGC_GC_GENERATIONS];
+    rcgc__gen frozen;          /* permanent generation (freeze) */
+    size_t long_lived_total;   /* objects in gen 2 after the last full gc */
+    size_t long_lived_pending; /* promoted into gen 2 since then */
+    size_t bytes_since;        /* bytes of new objects since last gc */
+    size_t bytes_threshold;
+    bool enabled;
+    bool collecting;
+    bool pending;              /* a collection is due (safepoint trigger) */
+    rcgc_gc_trigger trigger;
+    unsigned debug;
+    rcgc_gc_stats stats[RCGC_GC_GENERATIONS];
+    rcgc__gc_cb *callbacks;    /* raw-allocated vector */
+    size_t ncallbacks, capcallbacks;
+    void **garbage;            /* strong references */
+    size_t ngarbage, capgarbage;
+} rcgc__gc_state;
+
+/* Deferred deallocation (the trashcan): objects whose dealloc would nest
+** deeper than RCGC__DEALLOC_DEPTH are chained through their header's next_
+** handle and freed when the outermost dealloc unwinds. */
+#define RCGC__DEALLOC_DEPTH 48
+typedef struct rcgc__dealloc_state {
+    unsigned depth;
+    uint32_t later;            /* handle of the first deferred object, 0 = none */
+} rcgc__dealloc_state;
+
+struct rcgc_heap {
+    struct rcgc__mem mem;      /* MUST be first: see rcgc__mem_bootstrap */
+    void (*panic)(void *ctx, const char *msg);
+    void (*output)(void *ctx, const char *text);
+    void *hook_ctx;
+    bool leak_report;
+    bool freeing;              /* inside rcgc_heap_free */
+    /* Type table: object headers store a 16-bit index into it. */
+    const rcgc_type **types;   /* raw-allocated; types[0] is unused */
+    uint32_t ntypes, captypes;
+    uint16_t last_type_id;     /* one-entry lookup cache */
+    const rcgc_type *last_type;
+    size_t live_objects;       /* all objects, tracked or not */
+    rcgc__dealloc_state dealloc;
+    rcgc__gc_state gc;
+    void *weak;                /* weakref.c state (NULL until first use) */
+    void *trace;               /* trace.c state (NULL when not tracing) */
+};
+
+/* Report a contract violation and stop (never returns). */
+#if defined(__GNUC__)
+__attribute__((noreturn, format(printf, 2, 3)))
+#endif
+void rcgc__panic(rcgc_heap *heap, const char *fmt, ...);
+/* Panic about an object: names its address, type and refcount. */
+#if defined(__GNUC__)
+__attribute__((noreturn, format(printf, 3, 4)))
+#endif
+void rcgc__panic_obj(rcgc_heap *heap, const void *obj, const char *fmt, ...);
+
+/* The type table. */
+uint16_t rcgc__type_id(rcgc_heap *heap, const rcgc_type *type); /* 0: ENOMEM */
+static inline const rcgc_type *rcgc__type_at(const rcgc_heap *heap, uint16_t id)
+{
+    return heap->types[id];
+}
+
+#endif
