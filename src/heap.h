@@ -12,7 +12,6 @@
 /* A generation list: a sentinel node linked by handles. */
 typedef struct rcgc__gen {
     rcgc__head head;     /* sentinel; never an object */
-    size_t count;        /* objects on the list (kept exact) */
     unsigned threshold;
     size_t counter;      /* CPython's generation count: gen 0 = net new
                             tracked objects, gen g>0 = collections of g-1 */
@@ -26,7 +25,7 @@ typedef struct rcgc__gc_cb {
 /*
 ** Collector state. Invariants (checked by rcgc__gc_check):
 **  - every tracked object is on exactly one of gens[0..2] or 'frozen', and
-**    'count' of that list equals its length;
+**    the lists are well formed (prev_ of each node names its predecessor);
 **  - between collections no object carries RCGC__F_COLLECTING or
 **    RCGC__F_UNREACHABLE, and 'collecting' is false;
 **  - an untracked object has next_ == 0 (prev_ unspecified).
@@ -34,10 +33,14 @@ typedef struct rcgc__gc_cb {
 typedef struct rcgc__gc_state {
     rcgc__gen gens[RCGC_GC_GENERATIONS];
     rcgc__gen frozen;          /* permanent generation (freeze) */
+    /* Working lists of one collection (sentinels need handles, so they
+    ** live here rather than on the C stack); empty between collections. */
+    rcgc__head unreachable, finalizers, still, seen;
     size_t long_lived_total;   /* objects in gen 2 after the last full gc */
     size_t long_lived_pending; /* promoted into gen 2 since then */
     size_t bytes_since;        /* bytes of new objects since last gc */
     size_t bytes_threshold;
+    size_t bytes_after_full;   /* live bytes after the last full gc */
     bool enabled;
     bool collecting;
     bool pending;              /* a collection is due (safepoint trigger) */

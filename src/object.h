@@ -16,15 +16,13 @@
 #include "rcgc.h"
 
 enum {
-    RCGC__F_TRACKED = 1u << 0,     /* on a generation list */
     RCGC__F_FINALIZED = 1u << 1,   /* finalize has run (never cleared) */
     RCGC__F_COLLECTING = 1u << 2,  /* in the set being collected */
     RCGC__F_UNREACHABLE = 1u << 3, /* tentatively unreachable (collection) */
     RCGC__F_WEAKREFS = 1u << 4,    /* has (or had) weak references */
     RCGC__F_GC_TYPE = 1u << 5,     /* type has traverse: counts for count0 */
     RCGC__F_DEALLOCATING = 1u << 6,/* dealloc in progress */
-    RCGC__F_GEN_SHIFT = 8,         /* bits 8-9: generation 0..2, 3 = frozen */
-    RCGC__F_GEN_MASK = 3u << 8
+    RCGC__F_WAS_TRACKED = 1u << 7  /* deferred dealloc of a tracked object */
 };
 
 /* Type id stamped into a freed header so a late unref is caught. */

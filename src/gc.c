@@ -1,0 +1,954 @@
+/*
+** gc.c -- the generational cycle collector (Python's gc module in C).
+** Owns the generation lists, thresholds, statistics, callbacks and the
+** garbage list. Finds garbage cycles by trial deletion: no root scanning,
+** outside references are inferred from reference counts. Frees nothing by
+** itself: it calls finalize and clear, and reference counting does the rest.
+** See docs/design.md, "The collector", for the phases and their invariants.
+*/
+#include <string.h>
+#include <time.h>
+
+#include "gc.h"
+#include "weakref.h"
+
+/*
+** Lists are circular and doubly linked through the 32-bit handles in each
+** header; the sentinel (struct rcgc__gen.head) lives inside the heap struct,
+** which is inside the region, so it has a handle too.
+**
+** During a collection, for objects carrying RCGC__F_COLLECTING:
+**   - prev_ holds gc_refs, and the list they are on is singly linked
+**     (only next_ is valid; the sentinel's prev_ still names the tail);
+**   - after subtract_refs(), gc_refs == references from outside the set;
+**   - move_unreachable() leaves objects with gc_refs > 0, and everything
+**     they reach, on the young list; the rest go to 'unreachable', which is
+**     doubly linked again and whose members carry RCGC__F_UNREACHABLE;
+**   - an object reachable from outside the set is never finalized, cleared
+**     or freed by the collection.
+** rcgc__gc_check() verifies the between-collections state; keep in step.
+*/
+
+#define MEM(heap) (&(heap)->mem)
+#define H(m, hd) ((rcgc__head *)rcgc__unhandle((m), (hd)))
+#define HD(m, p) rcgc__handle((m), (p))
+#define TYPE(heap, h) ((heap)->types[(h)->type_])
+#define COLLECTION_FLAGS (RCGC__F_COLLECTING | RCGC__F_UNREACHABLE)
+
+/* ------------------------------------------------------------------ */
+/* List primitives                                                    */
+/* ------------------------------------------------------------------ */
+
+static void list_init(struct rcgc__mem *m, rcgc__head *l)
+{
+    uint32_t self = HD(m, l);
+    l->next_ = self;
+    l->prev_ = self;
+}
+
+static bool list_is_empty(struct rcgc__mem *m, rcgc__head *l)
+{
+    return l->next_ == HD(m, l);
+}
+
+static void list_append(struct rcgc__mem *m, rcgc__head *node, rcgc__head *l)
+{
+    uint32_t hn = HD(m, node), hl = HD(m, l);
+    rcgc__head *last = H(m, l->prev_);
+    node->prev_ = l->prev_;
+    node->next_ = hl;
+    last->next_ = hn;
+    l->prev_ = hn;
+}
+
+static void list_remove(struct rcgc__mem *m, rcgc__head *node)
+{
+    rcgc__head *prev = H(m, node->prev_);
+    rcgc__head *next = H(m, node->next_);
+    prev->next_ = node->next_;
+    next->prev_ = node->prev_;
+    node->next_ = 0;
+}
+
+static void list_move(struct rcgc__mem *m, rcgc__head *node, rcgc__head *l)
+{
+    list_remove(m, node);
+    list_append(m, node, l);
+}
+
+/* Append all of 'from' to 'to'; 'from' becomes empty. */
+static void list_merge(struct rcgc__mem *m, rcgc__head *from, rcgc__head *to)
+{
+    if (list_is_empty(m, from))
+        return;
+    rcgc__head *to_tail = H(m, to->prev_);
+    rcgc__head *first = H(m, from->next_);
+    rcgc__head *last = H(m, from->prev_);
+    to_tail->next_ = from->next_;
+    first->prev_ = to->prev_;
+    to->prev_ = from->prev_;
+    last->next_ = HD(m, to);
+    list_init(m, from);
+}
+
+static size_t list_size(struct rcgc__mem *m, rcgc__head *l)
+{
+    size_t n = 0;
+    uint32_t end = HD(m, l);
+    for (uint32_t x = l->next_; x != end; x = H(m, x)->next_)
+        n++;
+    return n;
+}
+
+static rcgc__head *gen_head(rcgc_heap *heap, int g)
+{
+    return g == RCGC_GC_FROZEN ? &heap->gc.frozen.head : &heap->gc.gens[g].head;
+}
+
+/* ------------------------------------------------------------------ */
+/* Init, tracking, trigger                                            */
+/* ------------------------------------------------------------------ */
+
+void rcgc__gc_init(rcgc_heap *heap, const rcgc_config *cfg)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    for (int g = 0; g < RCGC_GC_GENERATIONS; g++) {
+        list_init(MEM(heap), &gc->gens[g].head);
+        gc->gens[g].threshold = cfg->gc_threshold[g];
+    }
+    list_init(MEM(heap), &gc->frozen.head);
+    gc->enabled = cfg->gc_enabled;
+    gc->trigger = cfg->gc_trigger;
+    gc->bytes_threshold = cfg->gc_bytes_threshold;
+}
+
+void rcgc__gc_link(rcgc_heap *heap, rcgc__head *h)
+{
+    list_append(MEM(heap), h, &heap->gc.gens[0].head);
+}
+
+void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
+{
+    /* During a collection an object may be on a singly linked list (its
+    ** prev_ holds gc_refs). Objects on such lists always carry COLLECTING
+    ** without UNREACHABLE; their death must not happen then: a reference
+    ** from outside the set keeps them alive, and only user code (clear,
+    ** finalize) runs during those phases, never on them. */
+    list_remove(MEM(heap), h);
+    h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+}
+
+static void collect_generations(rcgc_heap *heap);
+
+static bool auto_due(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    if (!gc->enabled || gc->collecting)
+        return false;
+    if (gc->gens[0].threshold && gc->gens[0].counter > gc->gens[0].threshold)
+        return true;
+    return gc->gens[0].threshold && gc->bytes_threshold &&
+           gc->bytes_since > gc->bytes_threshold;
+}
+
+void rcgc__gc_on_alloc(rcgc_heap *heap, size_t bytes)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    gc->gens[0].counter++;
+    gc->bytes_since += bytes;
+    if (!auto_due(heap))
+        return;
+    if (gc->trigger == RCGC_TRIGGER_SAFEPOINT)
+        gc->pending = true;
+    else
+        collect_generations(heap);
+}
+
+void rcgc__gc_on_alloc_failed(rcgc_heap *heap, size_t bytes)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    if (gc->gens[0].counter > 0)
+        gc->gens[0].counter--;
+    gc->bytes_since = gc->bytes_since > bytes ? gc->bytes_since - bytes : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Trial deletion                                                     */
+/* ------------------------------------------------------------------ */
+
+/* gc_refs := refcount for every object of the set; mark it COLLECTING.
+** Immortal objects are untracked instead (never worth scanning). */
+static size_t update_refs(rcgc_heap *heap, rcgc__head *young)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, young);
+    size_t n = 0;
+    rcgc__head *prev = young;
+    for (uint32_t x = young->next_; x != end;) {
+        rcgc__head *h = H(m, x);
+        uint32_t next = h->next_;
+        if (h->refcnt_ >= RCGC_IMMORTAL_MIN) {
+            /* Unlink by hand: the list is still doubly linked here, but
+            ** earlier nodes' prev_ already hold gc_refs. */
+            prev->next_ = next;
+            if (young->prev_ == x)
+                young->prev_ = HD(m, prev);
+            h->next_ = 0;
+            x = next;
+            continue;
+        }
+        if (h->refcnt_ == 0)
+            rcgc__panic_obj(heap, h + 1, "collector found a tracked object with refcount 0");
+        h->prev_ = h->refcnt_;
+        h->flags_ |= RCGC__F_COLLECTING;
+        n++;
+        prev = h;
+        x = next;
+    }
+    return n;
+}
+
+typedef struct visit_ctx {
+    rcgc_heap *heap;
+    rcgc__head *list;
+    rcgc__head *owner;
+} visit_ctx;
+
+static int visit_decref(void *obj, void *arg)
+{
+    visit_ctx *v = arg;
+    rcgc__head *h = rcgc__head_of(obj);
+    if (rcgc__mem_heap_of(obj) != v->heap)
+        rcgc__panic_obj(v->heap, v->owner + 1,
+                        "traverse visited an object of another heap (%p)", obj);
+    if (h->flags_ & RCGC__F_COLLECTING) {
+        if (h->prev_ == 0)
+            rcgc__panic_obj(v->heap, obj,
+                            "refcount is too small (more references from tracked "
+                            "objects than its refcount); found from %p",
+                            (void *)(v->owner + 1));
+        h->prev_--;
+    }
+    return 0;
+}
+
+/* Subtract internal references: afterwards gc_refs counts only references
+** from outside the set. */
+static void subtract_refs(rcgc_heap *heap, rcgc__head *young)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, young);
+    visit_ctx v = {heap, young, NULL};
+    for (uint32_t x = young->next_; x != end; x = H(m, x)->next_) {
+        rcgc__head *h = H(m, x);
+        v.owner = h;
+        TYPE(heap, h)->traverse(h + 1, visit_decref, &v);
+    }
+}
+
+static int visit_reachable(void *obj, void *arg)
+{
+    visit_ctx *v = arg;
+    rcgc__head *h = rcgc__head_of(obj);
+    if (!(h->flags_ & RCGC__F_COLLECTING))
+        return 0;
+    if (h->flags_ & RCGC__F_UNREACHABLE) {
+        /* Tentatively unreachable but reached after all: back to the tail
+        ** of the young list, where the scan will get to it. */
+        struct rcgc__mem *m = MEM(v->heap);
+        rcgc__head *young = v->list;
+        list_remove(m, h); /* the unreachable list is doubly linked */
+        rcgc__head *last = H(m, young->prev_);
+        last->next_ = HD(m, h);
+        h->next_ = HD(m, young);
+        young->prev_ = HD(m, h);
+        h->prev_ = 1;
+        h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+    } else if (h->prev_ == 0) {
+        h->prev_ = 1; /* not scanned yet: the scan will treat it as reachable */
+    }
+    return 0;
+}
+
+/* Move everything not reachable from outside the set to 'unreachable'. */
+static void move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, young);
+    visit_ctx v = {heap, young, NULL};
+    rcgc__head *prev = young;
+    while (prev->next_ != end) {
+        rcgc__head *h = H(m, prev->next_);
+        if (h->prev_ > 0) {
+            v.owner = h;
+            TYPE(heap, h)->traverse(h + 1, visit_reachable, &v);
+            prev = h;
+        } else {
+            prev->next_ = h->next_;
+            if (young->prev_ == HD(m, h))
+                young->prev_ = HD(m, prev);
+            list_append(m, h, unreachable);
+            h->flags_ |= RCGC__F_UNREACHABLE;
+        }
+    }
+    /* Survivors: make the list doubly linked again and leave the set. */
+    prev = young;
+    for (uint32_t x = young->next_; x != end; x = H(m, x)->next_) {
+        rcgc__head *h = H(m, x);
+        h->prev_ = HD(m, prev);
+        h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
+        prev = h;
+    }
+    young->prev_ = HD(m, prev);
+}
+
+static size_t deduce_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable)
+{
+    size_t n = update_refs(heap, young);
+    subtract_refs(heap, young);
+    move_unreachable(heap, young, unreachable);
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Uncollectable types (CPython's legacy finalizers)                  */
+/* ------------------------------------------------------------------ */
+
+static int visit_move_to(void *obj, void *arg)
+{
+    visit_ctx *v = arg;
+    rcgc__head *h = rcgc__head_of(obj);
+    if (h->flags_ & RCGC__F_UNREACHABLE) {
+        list_move(MEM(v->heap), h, v->list);
+        h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+    }
+    return 0;
+}
+
+/* Move objects whose type forbids collection in a cycle, and everything
+** reachable from them, from 'unreachable' to 'finalizers'. */
+static void move_uncollectable(rcgc_heap *heap, rcgc__head *unreachable, rcgc__head *finalizers)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, unreachable);
+    for (uint32_t x = unreachable->next_; x != end;) {
+        rcgc__head *h = H(m, x);
+        x = h->next_;
+        if (TYPE(heap, h)->flags & RCGC_TYPE_UNCOLLECTABLE_IN_CYCLE) {
+            list_move(m, h, finalizers);
+            h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+        }
+    }
+    visit_ctx v = {heap, finalizers, NULL};
+    end = HD(m, finalizers);
+    for (uint32_t x = finalizers->next_; x != end; x = H(m, x)->next_) {
+        rcgc__head *h = H(m, x);
+        v.owner = h;
+        TYPE(heap, h)->traverse(h + 1, visit_move_to, &v);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The garbage list and callbacks                                     */
+/* ------------------------------------------------------------------ */
+
+static bool garbage_append(rcgc_heap *heap, void *obj)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    if (gc->ngarbage == gc->capgarbage) {
+        size_t cap = gc->capgarbage ? gc->capgarbage * 2 : 16;
+        void **g = rcgc_realloc(heap, gc->garbage, cap * sizeof *g);
+        if (!g) {
+            rcgc_heap_printf(heap, "gc: out of memory appending to the garbage list; "
+                                   "object %p stays in the oldest generation\n", obj);
+            return false;
+        }
+        gc->garbage = g;
+        gc->capgarbage = cap;
+    }
+    gc->garbage[gc->ngarbage++] = rcgc_ref(obj);
+    return true;
+}
+
+size_t rcgc_gc_garbage_count(rcgc_heap *heap) { return heap->gc.ngarbage; }
+
+void *rcgc_gc_garbage_get(rcgc_heap *heap, size_t index)
+{
+    return index < heap->gc.ngarbage ? heap->gc.garbage[index] : NULL;
+}
+
+void rcgc_gc_garbage_clear(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    /* Unref from the end; an unref may run code that appends again. */
+    while (gc->ngarbage > 0) {
+        void *obj = gc->garbage[--gc->ngarbage];
+        rcgc_unref(obj);
+    }
+}
+
+static void invoke_callbacks(rcgc_heap *heap, rcgc_gc_phase phase, const rcgc_gc_info *info)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    /* Index loop: a callback may add or remove callbacks. */
+    for (size_t i = 0; i < gc->ncallbacks; i++) {
+        rcgc__gc_cb cb = gc->callbacks[i];
+        if (cb.fn(heap, phase, info, cb.ctx) != 0)
+            rcgc_heap_printf(heap, "gc: error ignored while calling a gc callback "
+                                   "(phase %s)\n", phase == RCGC_GC_START ? "start" : "stop");
+    }
+}
+
+rcgc_status rcgc_gc_callback_add(rcgc_heap *heap, rcgc_gc_callback fn, void *ctx)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    if (!fn)
+        return RCGC_EINVAL;
+    if (gc->ncallbacks == gc->capcallbacks) {
+        size_t cap = gc->capcallbacks ? gc->capcallbacks * 2 : 4;
+        rcgc__gc_cb *c = rcgc_realloc(heap, gc->callbacks, cap * sizeof *c);
+        if (!c)
+            return RCGC_ENOMEM;
+        gc->callbacks = c;
+        gc->capcallbacks = cap;
+    }
+    gc->callbacks[gc->ncallbacks].fn = fn;
+    gc->callbacks[gc->ncallbacks].ctx = ctx;
+    gc->ncallbacks++;
+    return RCGC_OK;
+}
+
+rcgc_status rcgc_gc_callback_remove(rcgc_heap *heap, rcgc_gc_callback fn, void *ctx)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    for (size_t i = 0; i < gc->ncallbacks; i++) {
+        if (gc->callbacks[i].fn == fn && gc->callbacks[i].ctx == ctx) {
+            memmove(&gc->callbacks[i], &gc->callbacks[i + 1],
+                    (gc->ncallbacks - i - 1) * sizeof *gc->callbacks);
+            gc->ncallbacks--;
+            return RCGC_OK;
+        }
+    }
+    return RCGC_ENOTFOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finalization, resurrection, deletion                               */
+/* ------------------------------------------------------------------ */
+
+static const char *type_name(rcgc_heap *heap, rcgc__head *h)
+{
+    const char *n = TYPE(heap, h)->name;
+    return n ? n : "?";
+}
+
+/* PEP 442: call finalize once on every object of the set that has not been
+** finalized yet. Objects may die or be resurrected meanwhile. */
+static void finalize_garbage(rcgc_heap *heap, rcgc__head *collectable)
+{
+    struct rcgc__mem *m = MEM(heap);
+    /* List sentinels need handles, so they live in the heap, not on the
+    ** C stack. */
+    rcgc__head *seen_list = &heap->gc.seen;
+    list_init(m, seen_list);
+    while (!list_is_empty(m, collectable)) {
+        rcgc__head *h = H(m, collectable->next_);
+        list_move(m, h, seen_list);
+        const rcgc_type *t = TYPE(heap, h);
+        if (t->finalize && !(h->flags_ & RCGC__F_FINALIZED)) {
+            h->flags_ |= RCGC__F_FINALIZED;
+            rcgc_ref(h + 1);
+            if (t->finalize(h + 1) != 0)
+                rcgc_heap_printf(heap, "gc: error ignored in finalize of <%s %p>\n",
+                                 t->name ? t->name : "?", (void *)(h + 1));
+            rcgc_unref(h + 1);
+        }
+    }
+    list_merge(m, seen_list, collectable);
+}
+
+/* After finalizers ran: objects of the set that are reachable again (and
+** what they reach) stay on 'unreachable' and go to 'old'; the rest move to
+** 'still_unreachable'. */
+static void handle_resurrected(rcgc_heap *heap, rcgc__head *unreachable,
+                               rcgc__head *still_unreachable, rcgc__head *old)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, unreachable);
+    for (uint32_t x = unreachable->next_; x != end; x = H(m, x)->next_)
+        H(m, x)->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+    update_refs(heap, unreachable);
+    subtract_refs(heap, unreachable);
+    move_unreachable(heap, unreachable, still_unreachable);
+    list_merge(m, unreachable, old);
+}
+
+static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head *old)
+{
+    struct rcgc__mem *m = MEM(heap);
+    while (!list_is_empty(m, collectable)) {
+        uint32_t x = collectable->next_;
+        rcgc__head *h = H(m, x);
+        void *obj = h + 1;
+        const rcgc_type *t = TYPE(heap, h);
+        if (heap->gc.debug & RCGC_GC_DEBUG_SAVEALL) {
+            garbage_append(heap, obj);
+        } else if (t->clear) {
+            rcgc_ref(obj);
+            t->clear(obj);
+            rcgc_unref(obj);
+        }
+        if (collectable->next_ == x) {
+            /* Still alive (no clear, or something still refers to it):
+            ** it may die later; keep it in the oldest generation. */
+            list_move(m, h, old);
+            h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* One collection                                                     */
+/* ------------------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void debug_list(rcgc_heap *heap, rcgc__head *l, const char *what)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, l);
+    for (uint32_t x = l->next_; x != end; x = H(m, x)->next_) {
+        rcgc__head *h = H(m, x);
+        rcgc_heap_printf(heap, "gc: %s <%s %p>\n", what, type_name(heap, h), (void *)(h + 1));
+    }
+}
+
+static size_t collect_main(rcgc_heap *heap, int generation, rcgc_gc_info *info)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    struct rcgc__mem *m = MEM(heap);
+    uint64_t t0 = now_ns();
+
+    if (gc->debug & RCGC_GC_DEBUG_STATS) {
+        rcgc_heap_printf(heap, "gc: collecting generation %d...\n", generation);
+        rcgc_heap_printf(heap, "gc: objects in each generation: %zu %zu %zu\n",
+                         list_size(m, &gc->gens[0].head), list_size(m, &gc->gens[1].head),
+                         list_size(m, &gc->gens[2].head));
+        rcgc_heap_printf(heap, "gc: objects in permanent generation: %zu\n",
+                         list_size(m, &gc->frozen.head));
+    }
+
+    /* Counters: collecting g counts one collection of g for g+1 and resets
+    ** the counters of g and everything younger. */
+    if (generation + 1 < RCGC_GC_GENERATIONS)
+        gc->gens[generation + 1].counter++;
+    for (int i = 0; i <= generation; i++)
+        gc->gens[i].counter = 0;
+    gc->bytes_since = 0;
+
+    for (int i = 0; i < generation; i++)
+        list_merge(m, &gc->gens[i].head, &gc->gens[generation].head);
+    rcgc__head *young = &gc->gens[generation].head;
+    rcgc__head *old = generation + 1 < RCGC_GC_GENERATIONS ? &gc->gens[generation + 1].head
+                                                           : young;
+    rcgc__head *unreachable = &gc->unreachable;
+    rcgc__head *finalizers = &gc->finalizers;
+    rcgc__head *still = &gc->still;
+    list_init(m, unreachable);
+    list_init(m, finalizers);
+    list_init(m, still);
+
+    size_t candidates = deduce_unreachable(heap, young, unreachable);
+
+    /* Survivors move up one generation (the oldest stays). */
+    if (young != old) {
+        if (generation == RCGC_GC_GENERATIONS - 2)
+            gc->long_lived_pending += list_size(m, young);
+        list_merge(m, young, old);
+    } else {
+        gc->long_lived_pending = 0;
+        gc->long_lived_total = list_size(m, young);
+    }
+
+    move_uncollectable(heap, unreachable, finalizers);
+    if (gc->debug & RCGC_GC_DEBUG_COLLECTABLE)
+        debug_list(heap, unreachable, "collectable");
+
+    /* Weak references to the garbage die before any finalizer or callback
+    ** can observe a half-destroyed object. */
+    rcgc__weakref_gc_handle(heap, unreachable);
+    finalize_garbage(heap, unreachable);
+    handle_resurrected(heap, unreachable, still, old);
+
+    size_t collected = list_size(m, still);
+    delete_garbage(heap, still, old);
+
+    size_t uncollectable = 0;
+    uint32_t end = HD(m, finalizers);
+    for (uint32_t x = finalizers->next_; x != end; x = H(m, x)->next_) {
+        rcgc__head *h = H(m, x);
+        uncollectable++;
+        if (gc->debug & RCGC_GC_DEBUG_UNCOLLECTABLE)
+            rcgc_heap_printf(heap, "gc: uncollectable <%s %p>\n", type_name(heap, h),
+                             (void *)(h + 1));
+        if ((gc->debug & RCGC_GC_DEBUG_SAVEALL) ||
+            (TYPE(heap, h)->flags & RCGC_TYPE_UNCOLLECTABLE_IN_CYCLE))
+            garbage_append(heap, h + 1);
+        h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+    }
+    list_merge(m, finalizers, old);
+
+    uint64_t dt = now_ns() - t0;
+    if (gc->debug & RCGC_GC_DEBUG_STATS)
+        rcgc_heap_printf(heap, "gc: done, %zu unreachable, %zu uncollectable, %.4fs elapsed\n",
+                         collected + uncollectable, uncollectable, (double)dt / 1e9);
+    rcgc_gc_stats *st = &gc->stats[generation];
+    st->collections++;
+    st->collected += collected;
+    st->uncollectable += uncollectable;
+    st->candidates += candidates;
+    st->duration_ns += dt;
+    if (dt > st->max_pause_ns)
+        st->max_pause_ns = dt;
+    if (generation == RCGC_GC_GENERATIONS - 1)
+        gc->bytes_after_full = rcgc__mem_live_bytes(m);
+    info->generation = generation;
+    info->collected = collected;
+    info->uncollectable = uncollectable;
+    info->candidates = candidates;
+    info->duration_ns = dt;
+    return collected + uncollectable;
+}
+
+static size_t collect_with_callbacks(rcgc_heap *heap, int generation)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    rcgc_gc_info info = {generation, 0, 0, 0, 0};
+    gc->collecting = true;
+    gc->pending = false;
+    if (gc->ncallbacks)
+        invoke_callbacks(heap, RCGC_GC_START, &info);
+    size_t n = collect_main(heap, generation, &info);
+    if (gc->ncallbacks)
+        invoke_callbacks(heap, RCGC_GC_STOP, &info);
+    gc->collecting = false;
+    return n;
+}
+
+/* Choose the generation as CPython does: the oldest whose counter exceeds
+** its threshold, except that a full collection waits until the objects
+** promoted into the oldest generation since the last one reach 25% of
+** those that survived it (amortised linear cost on growing heaps). */
+static void collect_generations(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    for (int i = RCGC_GC_GENERATIONS - 1; i >= 0; i--) {
+        if (gc->gens[i].counter > gc->gens[i].threshold) {
+            if (i == RCGC_GC_GENERATIONS - 1 &&
+                gc->long_lived_pending < gc->long_lived_total / 4)
+                continue;
+            collect_with_callbacks(heap, i);
+            return;
+        }
+    }
+    /* Due by bytes only. */
+    collect_with_callbacks(heap, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                         */
+/* ------------------------------------------------------------------ */
+
+long long rcgc_gc_collect(rcgc_heap *heap, int generation)
+{
+    if (generation < 0 || generation >= RCGC_GC_GENERATIONS)
+        return -(long long)RCGC_EINVAL;
+    if (heap->gc.collecting)
+        return 0;
+    return (long long)collect_with_callbacks(heap, generation);
+}
+
+long long rcgc_gc_safepoint(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    if (!gc->pending)
+        return 0;
+    gc->pending = false;
+    if (!auto_due(heap))
+        return 0;
+    size_t before = 0;
+    for (int i = 0; i < RCGC_GC_GENERATIONS; i++)
+        before += gc->stats[i].collected + gc->stats[i].uncollectable;
+    collect_generations(heap);
+    size_t after = 0;
+    for (int i = 0; i < RCGC_GC_GENERATIONS; i++)
+        after += gc->stats[i].collected + gc->stats[i].uncollectable;
+    return (long long)(after - before);
+}
+
+bool rcgc_gc_enable(rcgc_heap *heap)
+{
+    bool was = heap->gc.enabled;
+    heap->gc.enabled = true;
+    return was;
+}
+
+bool rcgc_gc_disable(rcgc_heap *heap)
+{
+    bool was = heap->gc.enabled;
+    heap->gc.enabled = false;
+    return was;
+}
+
+bool rcgc_gc_is_enabled(rcgc_heap *heap) { return heap->gc.enabled; }
+bool rcgc_gc_is_collecting(rcgc_heap *heap) { return heap->gc.collecting; }
+
+void rcgc_gc_set_threshold(rcgc_heap *heap, unsigned t0, unsigned t1, unsigned t2)
+{
+    heap->gc.gens[0].threshold = t0;
+    heap->gc.gens[1].threshold = t1;
+    heap->gc.gens[2].threshold = t2;
+}
+
+void rcgc_gc_get_threshold(rcgc_heap *heap, unsigned out[3])
+{
+    for (int i = 0; i < RCGC_GC_GENERATIONS; i++)
+        out[i] = heap->gc.gens[i].threshold;
+}
+
+void rcgc_gc_set_bytes_threshold(rcgc_heap *heap, size_t bytes)
+{
+    heap->gc.bytes_threshold = bytes;
+}
+
+void rcgc_gc_get_count(rcgc_heap *heap, size_t out[3])
+{
+    for (int i = 0; i < RCGC_GC_GENERATIONS; i++)
+        out[i] = heap->gc.gens[i].counter;
+}
+
+void rcgc_gc_get_stats(rcgc_heap *heap, int generation, rcgc_gc_stats *out)
+{
+    if (generation < 0 || generation >= RCGC_GC_GENERATIONS) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = heap->gc.stats[generation];
+}
+
+size_t rcgc_gc_generation_size(rcgc_heap *heap, int generation)
+{
+    if (generation == -1) {
+        size_t n = 0;
+        for (int g = 0; g < RCGC_GC_GENERATIONS; g++)
+            n += list_size(MEM(heap), gen_head(heap, g));
+        return n;
+    }
+    if (generation < 0 || generation > RCGC_GC_FROZEN)
+        return 0;
+    return list_size(MEM(heap), gen_head(heap, generation));
+}
+
+int rcgc_gc_visit_objects(rcgc_heap *heap, int generation, int (*fn)(void *, void *),
+                          void *arg)
+{
+    struct rcgc__mem *m = MEM(heap);
+    int lo = generation, hi = generation;
+    if (generation == -1) {
+        lo = 0;
+        hi = RCGC_GC_GENERATIONS - 1;
+    } else if (generation < 0 || generation > RCGC_GC_FROZEN) {
+        return -(int)RCGC_EINVAL;
+    }
+    for (int g = lo; g <= hi; g++) {
+        rcgc__head *l = gen_head(heap, g);
+        uint32_t end = HD(m, l);
+        for (uint32_t x = l->next_; x != end;) {
+            rcgc__head *h = H(m, x);
+            x = h->next_;
+            int r = fn(h + 1, arg);
+            if (r)
+                return r;
+        }
+    }
+    return 0;
+}
+
+typedef struct referrer_ctx {
+    const void *target;
+    bool found;
+} referrer_ctx;
+
+static int visit_find(void *obj, void *arg)
+{
+    referrer_ctx *r = arg;
+    if (obj == r->target) {
+        r->found = true;
+        return 1;
+    }
+    return 0;
+}
+
+int rcgc_gc_get_referrers(rcgc_heap *heap, const void *obj, int (*fn)(void *, void *),
+                          void *arg)
+{
+    struct rcgc__mem *m = MEM(heap);
+    for (int g = 0; g <= RCGC_GC_FROZEN; g++) {
+        rcgc__head *l = gen_head(heap, g);
+        uint32_t end = HD(m, l);
+        for (uint32_t x = l->next_; x != end;) {
+            rcgc__head *h = H(m, x);
+            x = h->next_;
+            referrer_ctx r = {obj, false};
+            TYPE(heap, h)->traverse(h + 1, visit_find, &r);
+            if (r.found) {
+                int rv = fn(h + 1, arg);
+                if (rv)
+                    return rv;
+            }
+        }
+    }
+    return 0;
+}
+
+int rcgc_gc_get_referents(const void *obj, int (*fn)(void *, void *), void *arg)
+{
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    const rcgc_type *t = heap->types[rcgc__head_of(obj)->type_];
+    if (!t->traverse)
+        return 0;
+    return t->traverse((void *)obj, fn, arg);
+}
+
+void rcgc_gc_freeze(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    for (int g = 0; g < RCGC_GC_GENERATIONS; g++) {
+        list_merge(MEM(heap), &gc->gens[g].head, &gc->frozen.head);
+        gc->gens[g].counter = 0;
+    }
+}
+
+void rcgc_gc_unfreeze(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    list_merge(MEM(heap), &gc->frozen.head, &gc->gens[RCGC_GC_GENERATIONS - 1].head);
+}
+
+size_t rcgc_gc_get_freeze_count(rcgc_heap *heap)
+{
+    return list_size(MEM(heap), &heap->gc.frozen.head);
+}
+
+void rcgc_gc_set_debug(rcgc_heap *heap, unsigned flags) { heap->gc.debug = flags; }
+unsigned rcgc_gc_get_debug(rcgc_heap *heap) { return heap->gc.debug; }
+
+/* ------------------------------------------------------------------ */
+/* Teardown and checks                                                */
+/* ------------------------------------------------------------------ */
+
+void rcgc__gc_fini(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    gc->enabled = false;
+    /* The garbage list's references are the heap's own: drop them without
+    ** running user code against a heap being destroyed. */
+    gc->ngarbage = 0;
+    gc->ncallbacks = 0;
+}
+
+void rcgc__gc_report_live(rcgc_heap *heap)
+{
+    struct rcgc__mem *m = MEM(heap);
+    size_t tracked = 0, shown = 0;
+    for (int g = 0; g <= RCGC_GC_FROZEN; g++) {
+        rcgc__head *l = gen_head(heap, g);
+        uint32_t end = HD(m, l);
+        for (uint32_t x = l->next_; x != end; x = H(m, x)->next_) {
+            rcgc__head *h = H(m, x);
+            tracked++;
+            if (shown < 100) {
+                rcgc_heap_printf(heap, "  <%s %p> refcount %lu\n", type_name(heap, h),
+                                 (void *)(h + 1), (unsigned long)h->refcnt_);
+                shown++;
+            }
+        }
+    }
+    if (tracked > shown)
+        rcgc_heap_printf(heap, "  ... and %zu more tracked object(s)\n", tracked - shown);
+    if (heap->live_objects > tracked)
+        rcgc_heap_printf(heap, "  %zu untracked object(s)\n", heap->live_objects - tracked);
+}
+
+static size_t check_list(rcgc_heap *heap, rcgc__head *l, const char *name, size_t *total)
+{
+    struct rcgc__mem *m = MEM(heap);
+    size_t bad = 0, steps = 0, limit = heap->live_objects + 1;
+    uint32_t end = HD(m, l), prev = end;
+    for (uint32_t x = l->next_; x != end; x = H(m, x)->next_) {
+        if (++steps > limit) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: list %s is longer than the number "
+                                   "of live objects (cycle?)\n", name);
+            return bad + 1;
+        }
+        rcgc__head *h = H(m, x);
+        if (!rcgc__mem_is_obj_block(m, h)) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: list %s holds %p, not a live object\n",
+                             name, (void *)(h + 1));
+            return bad + 1;
+        }
+        if (h->prev_ != prev) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: list %s: bad prev link at %p\n", name,
+                             (void *)(h + 1));
+            bad++;
+        }
+        if (h->type_ == 0 || h->type_ >= heap->ntypes || !heap->types[h->type_]->traverse) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: list %s: %p has a bad type id %u\n",
+                             name, (void *)(h + 1), h->type_);
+            bad++;
+        } else if (h->refcnt_ == 0 || h->refcnt_ >= RCGC_IMMORTAL_MIN) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: list %s: <%s %p> tracked with "
+                                   "refcount %lu\n", name, type_name(heap, h),
+                             (void *)(h + 1), (unsigned long)h->refcnt_);
+            bad++;
+        }
+        if (!heap->gc.collecting && (h->flags_ & COLLECTION_FLAGS)) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: <%p> carries collection flags "
+                                   "outside a collection\n", (void *)(h + 1));
+            bad++;
+        }
+        prev = x;
+        (*total)++;
+    }
+    if (l->prev_ != prev) {
+        rcgc_heap_printf(heap, "rcgc_heap_check: list %s: sentinel prev is not the tail\n",
+                         name);
+        bad++;
+    }
+    return bad;
+}
+
+size_t rcgc__gc_check(rcgc_heap *heap)
+{
+    static const char *const names[] = {"generation 0", "generation 1", "generation 2",
+                                        "frozen"};
+    size_t bad = 0, total = 0;
+    for (int g = 0; g <= RCGC_GC_FROZEN; g++)
+        bad += check_list(heap, gen_head(heap, g), names[g], &total);
+    if (total > heap->live_objects) {
+        rcgc_heap_printf(heap, "rcgc_heap_check: %zu tracked objects but %zu live\n", total,
+                         heap->live_objects);
+        bad++;
+    }
+    if (heap->gc.ngarbage > heap->gc.capgarbage || heap->dealloc.later != 0 ||
+        (!heap->gc.collecting && heap->dealloc.depth != 0)) {
+        rcgc_heap_printf(heap, "rcgc_heap_check: bad garbage list or dealloc state\n");
+        bad++;
+    }
+    return bad;
+}

@@ -1,0 +1,239 @@
+/*
+** object.c -- object creation, the refcount slow path, death by refcount
+** (finalize -> weak references -> untrack -> clear -> release -> free) with
+** a bounded C stack (the trashcan), immortality and explicit tracking.
+** Generation lists belong to gc.c; weak references to weakref.c.
+*/
+#include <string.h>
+
+#include "gc.h"
+#include "heap.h"
+#include "weakref.h"
+
+/* A deposited object was tracked when its death was deferred; re-track it
+** if its finalizer resurrects it. */
+#define F_WAS_TRACKED RCGC__F_WAS_TRACKED
+
+/* ------------------------------------------------------------------ */
+/* Creation                                                           */
+/* ------------------------------------------------------------------ */
+
+void *rcgc_new_var(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
+{
+    if (!type)
+        rcgc__panic(heap, "rcgc_new: NULL type");
+    size_t size;
+    if (type->itemsize && nitems > (SIZE_MAX - type->size) / type->itemsize)
+        return NULL;
+    size = type->size + nitems * type->itemsize;
+    if (size > SIZE_MAX - sizeof(rcgc__head) - 15)
+        return NULL;
+    size_t total = sizeof(rcgc__head) + size;
+    bool gc_type = type->traverse != NULL;
+
+    if (gc_type)
+        rcgc__gc_on_alloc(heap, total);
+    uint16_t id = rcgc__type_id(heap, type);
+    rcgc__head *h = id ? rcgc__mem_obj_alloc(&heap->mem, total) : NULL;
+    if (!h) {
+        if (gc_type)
+            rcgc__gc_on_alloc_failed(heap, total);
+        return NULL;
+    }
+    /* The block is zero-filled: next_ = 0 means untracked. */
+    h->refcnt_ = 1;
+    h->type_ = id;
+    h->flags_ = gc_type ? RCGC__F_GC_TYPE : 0;
+    heap->live_objects++;
+    if (gc_type)
+        rcgc__gc_link(heap, h);
+    return h + 1;
+}
+
+void *rcgc_new(rcgc_heap *heap, const rcgc_type *type)
+{
+    return rcgc_new_var(heap, type, 0);
+}
+
+const rcgc_type *rcgc_type_of(const void *obj)
+{
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    uint16_t id = rcgc__head_of(obj)->type_;
+    if (id == 0 || id >= heap->ntypes)
+        rcgc__panic_obj(heap, obj, "rcgc_type_of: not a live object");
+    return heap->types[id];
+}
+
+size_t rcgc_object_size(const void *obj)
+{
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    return rcgc__mem_obj_size(&heap->mem, rcgc__head_of(obj)) - sizeof(rcgc__head);
+}
+
+/* ------------------------------------------------------------------ */
+/* Death by refcount                                                  */
+/* ------------------------------------------------------------------ */
+
+void rcgc__unref_slow(void *obj)
+{
+    rcgc__head *h = rcgc__head_of(obj);
+    uint32_t rc = h->refcnt_;
+    if (rc >= RCGC_IMMORTAL_MIN)
+        return;
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    if (rc == 0 || h->type_ == RCGC__TYPE_FREED)
+        rcgc__panic_obj(heap, obj,
+                        h->type_ == RCGC__TYPE_FREED
+                            ? "unref of a freed object"
+                            : "unref below zero (object has negative ref count)");
+    h->refcnt_ = 0;
+    rcgc__dealloc(heap, obj);
+}
+
+/* Finalize on death by refcount. Returns true if the object was resurrected
+** (it then stays alive, tracked as before). */
+static bool finalize_on_dealloc(rcgc_heap *heap, rcgc__head *h, const rcgc_type *t)
+{
+    if (!t->finalize)
+        return false;
+    /* PEP 442: GC types run their finalizer once; non-GC types have no
+    ** FINALIZED bit and run it at every death (CPython's behaviour). */
+    if (h->flags_ & RCGC__F_GC_TYPE) {
+        if (h->flags_ & RCGC__F_FINALIZED)
+            return false;
+        h->flags_ |= RCGC__F_FINALIZED;
+    }
+    h->refcnt_ = 1; /* a temporary reference while the finalizer runs */
+    if (t->finalize(h + 1) != 0)
+        rcgc_heap_printf(heap, "rcgc: error ignored in finalize of <%s %p>\n",
+                         t->name ? t->name : "?", (void *)(h + 1));
+    if (--h->refcnt_ != 0)
+        return true;
+    return false;
+}
+
+static void free_memory(rcgc_heap *heap, rcgc__head *h)
+{
+    if (h->flags_ & RCGC__F_GC_TYPE)
+        rcgc__gc_on_free(heap);
+    heap->live_objects--;
+    h->next_ = 0;
+    h->prev_ = 0;
+    h->refcnt_ = 0;
+    h->type_ = RCGC__TYPE_FREED;
+    h->flags_ = 0;
+    rcgc__mem_obj_free(&heap->mem, h);
+}
+
+static void dealloc_one(rcgc_heap *heap, rcgc__head *h)
+{
+    const rcgc_type *t = heap->types[h->type_];
+    bool was_tracked = h->next_ != 0 || (h->flags_ & F_WAS_TRACKED);
+    h->flags_ &= (uint16_t)~F_WAS_TRACKED;
+    h->flags_ |= RCGC__F_DEALLOCATING;
+    if (finalize_on_dealloc(heap, h, t)) {
+        h->flags_ &= (uint16_t)~RCGC__F_DEALLOCATING;
+        if (was_tracked && h->next_ == 0)
+            rcgc__gc_link(heap, h);
+        return;
+    }
+    /* Untrack before any other user code runs: a collection started by a
+    ** weak-reference callback must not meet a tracked object at refcount 0. */
+    if (h->next_)
+        rcgc__gc_unlink(heap, h);
+    if (h->flags_ & RCGC__F_WEAKREFS)
+        rcgc__weakref_on_dealloc(heap, h + 1);
+    if (t->clear)
+        t->clear(h + 1);
+    if (t->release)
+        t->release(h + 1);
+    free_memory(heap, h);
+}
+
+void rcgc__dealloc(rcgc_heap *heap, void *obj)
+{
+    rcgc__head *h = rcgc__head_of(obj);
+    rcgc__dealloc_state *d = &heap->dealloc;
+    if (d->depth >= RCGC__DEALLOC_DEPTH) {
+        /* Too deep: chain the object through next_ and let the outermost
+        ** dealloc free it once the stack has unwound. */
+        if (h->next_) {
+            rcgc__gc_unlink(heap, h);
+            h->flags_ |= F_WAS_TRACKED;
+        }
+        h->next_ = d->later;
+        d->later = rcgc__handle(&heap->mem, h);
+        return;
+    }
+    d->depth++;
+    dealloc_one(heap, h);
+    if (d->depth == 1) {
+        while (d->later) {
+            rcgc__head *n = rcgc__unhandle(&heap->mem, d->later);
+            d->later = n->next_;
+            n->next_ = 0;
+            dealloc_one(heap, n);
+        }
+    }
+    d->depth--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Immortality and tracking                                           */
+/* ------------------------------------------------------------------ */
+
+void rcgc_set_immortal(void *obj)
+{
+    rcgc__head *h = rcgc__head_of(obj);
+    if (h->next_)
+        rcgc__gc_unlink(rcgc__mem_heap_of(obj), h);
+    h->refcnt_ = RCGC_IMMORTAL_REFCNT;
+}
+
+bool rcgc_is_immortal(const void *obj)
+{
+    return rcgc__head_of(obj)->refcnt_ >= RCGC_IMMORTAL_MIN;
+}
+
+void rcgc_track(void *obj)
+{
+    rcgc__head *h = rcgc__head_of(obj);
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    if (h->next_)
+        rcgc__panic_obj(heap, obj, "object already tracked by the garbage collector");
+    if (!heap->types[h->type_]->traverse)
+        rcgc__panic_obj(heap, obj, "rcgc_track: type has no traverse");
+    if (h->refcnt_ >= RCGC_IMMORTAL_MIN)
+        return; /* immortal objects are never scanned */
+    rcgc__gc_link(heap, h);
+}
+
+void rcgc_untrack(void *obj)
+{
+    rcgc__head *h = rcgc__head_of(obj);
+    if (h->next_)
+        rcgc__gc_unlink(rcgc__mem_heap_of(obj), h);
+}
+
+bool rcgc_is_tracked(const void *obj)
+{
+    return rcgc__head_of(obj)->next_ != 0;
+}
+
+bool rcgc_is_finalized(const void *obj)
+{
+    return (rcgc__head_of(obj)->flags_ & RCGC__F_FINALIZED) != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Teardown                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Heap free: the region goes back to the OS in one piece, so objects need
+** no individual free; only their release hooks (non-heap resources) run.
+** Finalizers do not run (as at CPython shutdown after the final collect,
+** user code must not run against a heap being destroyed). */
+void rcgc__object_teardown(rcgc_heap *heap)
+{
+    (void)heap;
+}
