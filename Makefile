@@ -1,0 +1,101 @@
+# Makefile -- a thin front end for people. CMake is the build (CMakeLists.txt);
+# each target installs the Debian packages it needs first (scripts/deps.sh).
+#
+#   make                    release build (-O2 -g, assertions off) in build/
+#   make test               warnings as errors, assertions on, the whole suite (build-test/)
+#   make asan               the same suite under ASan + UBSan (build-asan/, clang if present)
+#   make valgrind           the same suite under valgrind memcheck (build-valgrind/)
+#   make run                build and run examples/demo
+#   make bench [BENCH=x]    release build, then bench/run.sh [x] (see ../shared/BENCH.md)
+#   make install [PREFIX=/usr/local]
+#   make check-symbols      no writable globals, only rcgc_ exports (release library)
+#   make install-check      install into a temporary prefix, build consumers against it
+#   make clean
+
+CMAKE     ?= cmake
+CTEST     ?= ctest
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX    ?= /usr/local
+BENCH     ?=
+CTEST_ARGS ?= --output-on-failure -j2
+
+# The test builds keep -O2 (so -Werror sees the optimiser's warnings) but drop
+# NDEBUG, so the library's assertions run. RelWithDebInfo keeps NDEBUG for the
+# release build, which is what gets measured and installed.
+TEST_CFLAGS ?= -O2 -g
+ASAN_CFLAGS ?= -O1 -g
+VALGRIND_CFLAGS ?= -O1 -g
+ASAN_CC     ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo gcc)
+SAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+VALGRIND_FLAGS ?= --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+                  --track-origins=yes --child-silent-after-fork=yes --quiet
+# Tests not to run under valgrind (ctest -E regex): the shell scripts that
+# CMakeLists.txt registers check the tree, not the library's memory.
+VALGRIND_EXCLUDE ?= ^project\.
+
+DEPS := scripts/deps.sh
+space := $(subst ,, )
+
+.PHONY: all build build-test-tree test asan valgrind run bench install install-check check-symbols clean
+
+all: build
+
+build:
+	@$(DEPS) build
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	$(CMAKE) --build build -j$(JOBS)
+
+build-test-tree:
+	@$(DEPS) build test
+	$(CMAKE) -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCGC_WERROR=ON \
+	    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(TEST_CFLAGS)"
+	$(CMAKE) --build build-test -j$(JOBS)
+
+test: build-test-tree
+	$(CTEST) --test-dir build-test $(CTEST_ARGS)
+
+asan:
+	@$(DEPS) build test
+	$(CMAKE) -S . -B build-asan -DCMAKE_C_COMPILER=$(ASAN_CC) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DRCGC_WERROR=ON -DRCGC_SANITIZE=ON -DRCGC_TEST_TIMEOUT=600 \
+	    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(ASAN_CFLAGS)"
+	$(CMAKE) --build build-asan -j$(JOBS)
+	$(SAN_ENV) $(CTEST) --test-dir build-asan $(CTEST_ARGS)
+
+# Every test executable runs under valgrind (CMake's CROSSCOMPILING_EMULATOR
+# prefixes the test commands with it); --error-exitcode turns a memory error
+# or a definite leak into a failed test, and ctest shows valgrind's report.
+valgrind:
+	@$(DEPS) build test
+	$(CMAKE) -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCGC_WERROR=ON \
+	    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(VALGRIND_CFLAGS)" -DRCGC_TEST_TIMEOUT=1200 \
+	    "-DCMAKE_CROSSCOMPILING_EMULATOR=$(subst $(space),;,$(strip valgrind $(VALGRIND_FLAGS)))"
+	$(CMAKE) --build build-valgrind -j$(JOBS)
+	$(CTEST) --test-dir build-valgrind $(CTEST_ARGS) -E '$(VALGRIND_EXCLUDE)'
+
+run: build
+	./build/demo
+
+bench: build
+	@$(DEPS) bench
+	@if [ -x bench/run.sh ]; then \
+	    RCGC_BUILD_DIR=$(CURDIR)/build bench/run.sh $(BENCH); \
+	else \
+	    echo "make bench: bench/run.sh does not exist yet: no benchmark suite to run"; exit 1; \
+	fi
+
+install: build
+	$(CMAKE) -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	$(CMAKE) --build build -j$(JOBS)
+	$(CMAKE) --install build
+
+check-symbols: build
+	tools/check-symbols.sh build/librcgc.a build/librcgc.so
+
+install-check: build
+	tests/install-check.sh build
+
+clean:
+	rm -rf build build-test build-asan build-valgrind
