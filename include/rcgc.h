@@ -202,6 +202,12 @@ typedef enum rcgc_gc_trigger {
     RCGC_TRIGGER_SAFEPOINT = 1
 } rcgc_gc_trigger;
 
+/* Collection policy (rcgc_gc_set_mode). */
+typedef enum rcgc_gc_mode {
+    RCGC_GC_GENERATIONAL = 0,
+    RCGC_GC_INCREMENTAL = 1
+} rcgc_gc_mode;
+
 /* Page source: the heap reserves one contiguous address range for its
 ** objects and arenas, and commits/decommits pages inside it. */
 typedef struct rcgc_page_hooks {
@@ -251,6 +257,8 @@ typedef struct rcgc_config {
     size_t gc_bytes_threshold; /* bytes allocated in new objects that also
                                   trigger a young collection; 0 = off;
                                   default 8 MiB */
+    rcgc_gc_mode gc_mode;      /* default RCGC_GC_GENERATIONAL */
+    uint64_t gc_pause_budget_ns; /* incremental mode; default 1 ms */
     bool leak_report;          /* report live objects at rcgc_heap_free();
                                   default true in debug builds (NDEBUG
                                   unset), false otherwise */
@@ -425,6 +433,22 @@ unsigned rcgc_gc_get_debug(rcgc_heap *heap);
 
 /* True while a collection is running on this heap. */
 bool rcgc_gc_is_collecting(rcgc_heap *heap);
+
+/* Collection policy. GENERATIONAL is CPython's (the default). In
+** INCREMENTAL mode automatic collections never scan the whole old
+** generation at once: each is a young collection plus one increment of the
+** old generation, sized to fit 'pause_budget_ns' (docs/design.md).
+** Explicit rcgc_gc_collect(heap, 2) is still a full collection. */
+void rcgc_gc_set_mode(rcgc_heap *heap, rcgc_gc_mode mode, uint64_t pause_budget_ns);
+rcgc_gc_mode rcgc_gc_get_mode(rcgc_heap *heap, uint64_t *pause_budget_ns);
+
+/* Automatic collection steps: how many, their total and longest time. */
+typedef struct rcgc_gc_pauses {
+    uint64_t steps;
+    uint64_t total_ns;
+    uint64_t max_ns;
+} rcgc_gc_pauses;
+void rcgc_gc_get_pauses(rcgc_heap *heap, rcgc_gc_pauses *out);
 
 /* ===================================================================== */
 /* Raw memory bound to a heap                                            */

@@ -100,9 +100,41 @@ static size_t list_size(struct rcgc__mem *m, rcgc__head *l)
     return n;
 }
 
-static rcgc__head *gen_head(rcgc_heap *heap, int g)
+/* Every list a tracked object can be on between collections, in order:
+** generations 0, 1, 2, the visited part of generation 2 (incremental
+** mode), the frozen set. */
+#define NLISTS 5
+#define LIST_VISITED 3
+#define LIST_FROZEN 4
+static rcgc__head *list_at(rcgc_heap *heap, int i)
 {
-    return g == RCGC_GC_FROZEN ? &heap->gc.frozen.head : &heap->gc.gens[g].head;
+    switch (i) {
+    case LIST_VISITED:
+        return &heap->gc.visited;
+    case LIST_FROZEN:
+        return &heap->gc.frozen.head;
+    default:
+        return &heap->gc.gens[i].head;
+    }
+}
+
+/* The lists of a generation argument: 0..2, -1 (all generations) or
+** RCGC_GC_FROZEN. False for anything else. */
+static bool lists_of(int generation, int *lo, int *hi, bool *with_visited)
+{
+    *with_visited = false;
+    if (generation == -1) {
+        *lo = 0;
+        *hi = LIST_VISITED;
+    } else if (generation == RCGC_GC_FROZEN) {
+        *lo = *hi = LIST_FROZEN;
+    } else if (generation >= 0 && generation < RCGC_GC_GENERATIONS) {
+        *lo = *hi = generation;
+        *with_visited = generation == RCGC_GC_GENERATIONS - 1;
+    } else {
+        return false;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -117,6 +149,10 @@ void rcgc__gc_init(rcgc_heap *heap, const rcgc_config *cfg)
         gc->gens[g].threshold = cfg->gc_threshold[g];
     }
     list_init(MEM(heap), &gc->frozen.head);
+    list_init(MEM(heap), &gc->visited);
+    list_init(MEM(heap), &gc->inc_set);
+    gc->mode = cfg->gc_mode;
+    gc->pause_budget_ns = cfg->gc_pause_budget_ns;
     gc->enabled = cfg->gc_enabled;
     gc->trigger = cfg->gc_trigger;
     gc->bytes_threshold = cfg->gc_bytes_threshold;
@@ -135,7 +171,7 @@ void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
     ** from outside the set keeps them alive, and only user code (clear,
     ** finalize) runs during those phases, never on them. */
     list_remove(MEM(heap), h);
-    h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+    h->flags_ &= (uint16_t)~(COLLECTION_FLAGS | RCGC__F_FROZEN);
 }
 
 static void collect_generations(rcgc_heap *heap);
@@ -528,34 +564,15 @@ static void debug_list(rcgc_heap *heap, rcgc__head *l, const char *what)
     }
 }
 
-static size_t collect_main(rcgc_heap *heap, int generation, rcgc_gc_info *info)
+/* The destruction pipeline shared by every kind of collection. 'young' is
+** a well-formed list of candidates; survivors end on 'old' (which may be
+** 'young' itself for a full collection). Fills info (collected,
+** uncollectable, candidates) and returns collected + uncollectable. */
+static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old,
+                             int generation, rcgc_gc_info *info)
 {
     rcgc__gc_state *gc = &heap->gc;
     struct rcgc__mem *m = MEM(heap);
-    uint64_t t0 = now_ns();
-
-    if (gc->debug & RCGC_GC_DEBUG_STATS) {
-        rcgc_heap_printf(heap, "gc: collecting generation %d...\n", generation);
-        rcgc_heap_printf(heap, "gc: objects in each generation: %zu %zu %zu\n",
-                         list_size(m, &gc->gens[0].head), list_size(m, &gc->gens[1].head),
-                         list_size(m, &gc->gens[2].head));
-        rcgc_heap_printf(heap, "gc: objects in permanent generation: %zu\n",
-                         list_size(m, &gc->frozen.head));
-    }
-
-    /* Counters: collecting g counts one collection of g for g+1 and resets
-    ** the counters of g and everything younger. */
-    if (generation + 1 < RCGC_GC_GENERATIONS)
-        gc->gens[generation + 1].counter++;
-    for (int i = 0; i <= generation; i++)
-        gc->gens[i].counter = 0;
-    gc->bytes_since = 0;
-
-    for (int i = 0; i < generation; i++)
-        list_merge(m, &gc->gens[i].head, &gc->gens[generation].head);
-    rcgc__head *young = &gc->gens[generation].head;
-    rcgc__head *old = generation + 1 < RCGC_GC_GENERATIONS ? &gc->gens[generation + 1].head
-                                                           : young;
     rcgc__head *unreachable = &gc->unreachable;
     rcgc__head *finalizers = &gc->finalizers;
     rcgc__head *still = &gc->still;
@@ -603,26 +620,66 @@ static size_t collect_main(rcgc_heap *heap, int generation, rcgc_gc_info *info)
     }
     list_merge(m, finalizers, old);
 
-    uint64_t dt = now_ns() - t0;
-    if (gc->debug & RCGC_GC_DEBUG_STATS)
-        rcgc_heap_printf(heap, "gc: done, %zu unreachable, %zu uncollectable, %.4fs elapsed\n",
-                         collected + uncollectable, uncollectable, (double)dt / 1e9);
-    rcgc_gc_stats *st = &gc->stats[generation];
-    st->collections++;
-    st->collected += collected;
-    st->uncollectable += uncollectable;
-    st->candidates += candidates;
-    st->duration_ns += dt;
-    if (dt > st->max_pause_ns)
-        st->max_pause_ns = dt;
-    if (generation == RCGC_GC_GENERATIONS - 1)
-        gc->bytes_after_full = rcgc__mem_live_bytes(m);
     info->generation = generation;
     info->collected = collected;
     info->uncollectable = uncollectable;
     info->candidates = candidates;
-    info->duration_ns = dt;
     return collected + uncollectable;
+}
+
+static void account(rcgc_heap *heap, int generation, const rcgc_gc_info *info)
+{
+    rcgc_gc_stats *st = &heap->gc.stats[generation];
+    st->collections++;
+    st->collected += info->collected;
+    st->uncollectable += info->uncollectable;
+    st->candidates += info->candidates;
+    st->duration_ns += info->duration_ns;
+    if (info->duration_ns > st->max_pause_ns)
+        st->max_pause_ns = info->duration_ns;
+}
+
+static size_t collect_main(rcgc_heap *heap, int generation, rcgc_gc_info *info)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    struct rcgc__mem *m = MEM(heap);
+    uint64_t t0 = now_ns();
+
+    if (gc->debug & RCGC_GC_DEBUG_STATS) {
+        rcgc_heap_printf(heap, "gc: collecting generation %d...\n", generation);
+        rcgc_heap_printf(heap, "gc: objects in each generation: %zu %zu %zu\n",
+                         list_size(m, &gc->gens[0].head), list_size(m, &gc->gens[1].head),
+                         list_size(m, &gc->gens[2].head) + list_size(m, &gc->visited));
+        rcgc_heap_printf(heap, "gc: objects in permanent generation: %zu\n",
+                         list_size(m, &gc->frozen.head));
+    }
+
+    /* Counters: collecting g counts one collection of g for g+1 and resets
+    ** the counters of g and everything younger. */
+    if (generation + 1 < RCGC_GC_GENERATIONS)
+        gc->gens[generation + 1].counter++;
+    for (int i = 0; i <= generation; i++)
+        gc->gens[i].counter = 0;
+    gc->bytes_since = 0;
+
+    for (int i = 0; i < generation; i++)
+        list_merge(m, &gc->gens[i].head, &gc->gens[generation].head);
+    if (generation == RCGC_GC_GENERATIONS - 1)
+        list_merge(m, &gc->visited, &gc->gens[generation].head);
+    rcgc__head *young = &gc->gens[generation].head;
+    rcgc__head *old = generation + 1 < RCGC_GC_GENERATIONS ? &gc->gens[generation + 1].head
+                                                           : young;
+    size_t n = collect_region(heap, young, old, generation, info);
+
+    uint64_t dt = now_ns() - t0;
+    if (gc->debug & RCGC_GC_DEBUG_STATS)
+        rcgc_heap_printf(heap, "gc: done, %zu unreachable, %zu uncollectable, %.4fs elapsed\n",
+                         n, info->uncollectable, (double)dt / 1e9);
+    info->duration_ns = dt;
+    account(heap, generation, info);
+    if (generation == RCGC_GC_GENERATIONS - 1)
+        gc->bytes_after_full = rcgc__mem_live_bytes(m);
+    return n;
 }
 
 static size_t collect_with_callbacks(rcgc_heap *heap, int generation)
@@ -640,24 +697,157 @@ static size_t collect_with_callbacks(rcgc_heap *heap, int generation)
     return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* Incremental mode: bounded old-generation increments                */
+/* ------------------------------------------------------------------ */
+
+/*
+** In incremental mode an automatic collection is a young collection
+** (generation 0 or 1, never 2) followed by one increment of the old
+** generation, sized so that the whole step fits the pause budget.
+**
+** An increment takes the oldest not-yet-scanned objects of generation 2
+** and grows the set breadth-first through their referents (any tracked,
+** non-frozen object) until it holds K objects, then runs the ordinary
+** pipeline on that set. Trial deletion is sound on ANY subset: an object
+** referenced from outside the set keeps gc_refs > 0 and so does everything
+** it reaches; what is found unreachable has no referrer outside the set,
+** so it is garbage. Garbage whose referrers all fall inside one increment
+** is reclaimed; the breadth-first growth puts a cycle's members together.
+** Survivors go to 'visited'; when generation 2 is empty the round ends and
+** 'visited' becomes generation 2 again.
+**
+** K adapts: the measured cost per object of earlier increments divides the
+** budget left after the young collection. A garbage structure larger than
+** K objects whose members refer to each other around the set's boundary
+** survives increments; an explicit rcgc_gc_collect(heap, 2), or the
+** generational mode, reclaims it (docs/design.md, "Incremental mode").
+*/
+
+typedef struct include_ctx {
+    rcgc_heap *heap;
+    rcgc__head *set;
+    size_t n, limit;
+} include_ctx;
+
+static int visit_include(void *obj, void *arg)
+{
+    include_ctx *c = arg;
+    rcgc__head *h = rcgc__head_of(obj);
+    if (c->n >= c->limit)
+        return 1;
+    if (h->next_ == 0 || (h->flags_ & (RCGC__F_COLLECTING | RCGC__F_FROZEN)) ||
+        h->refcnt_ >= RCGC_IMMORTAL_MIN)
+        return 0;
+    list_move(MEM(c->heap), h, c->set);
+    h->flags_ |= RCGC__F_COLLECTING;
+    c->n++;
+    return 0;
+}
+
+static size_t build_increment(rcgc_heap *heap, rcgc__head *set, size_t limit)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    struct rcgc__mem *m = MEM(heap);
+    rcgc__head *pending = &gc->gens[RCGC_GC_GENERATIONS - 1].head;
+    include_ctx c = {heap, set, 0, limit};
+    uint32_t end = HD(m, set);
+    uint32_t cursor = end; /* last member whose referents were added */
+    while (c.n < limit) {
+        uint32_t next = H(m, cursor)->next_;
+        if (next == end) {
+            /* The closure so far is complete: seed another object. */
+            if (list_is_empty(m, pending))
+                break;
+            rcgc__head *seed = H(m, pending->next_);
+            list_move(m, seed, set);
+            seed->flags_ |= RCGC__F_COLLECTING;
+            c.n++;
+            continue;
+        }
+        cursor = next;
+        rcgc__head *h = H(m, cursor);
+        TYPE(heap, h)->traverse(h + 1, visit_include, &c);
+    }
+    /* deduce_unreachable sets COLLECTING itself; clear the marks so the
+    ** set looks like any other list of tracked objects. */
+    for (uint32_t x = set->next_; x != end; x = H(m, x)->next_)
+        H(m, x)->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
+    return c.n;
+}
+
+static void collect_increment(rcgc_heap *heap, uint64_t budget_ns)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    struct rcgc__mem *m = MEM(heap);
+    rcgc__head *pending = &gc->gens[RCGC_GC_GENERATIONS - 1].head;
+    if (list_is_empty(m, pending)) {
+        if (list_is_empty(m, &gc->visited))
+            return;
+        list_merge(m, &gc->visited, pending); /* a new round */
+        gc->inc_rounds++;
+    }
+    uint64_t t0 = now_ns();
+    double per_obj = gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
+    double k = (double)budget_ns / per_obj;
+    size_t limit = k < 256 ? 256 : k > (double)(1u << 22) ? (size_t)1 << 22 : (size_t)k;
+
+    rcgc_gc_info info = {RCGC_GC_GENERATIONS - 1, 0, 0, 0, 0};
+    if (gc->ncallbacks)
+        invoke_callbacks(heap, RCGC_GC_START, &info);
+    rcgc__head *set = &gc->inc_set;
+    list_init(m, set);
+    size_t n = build_increment(heap, set, limit);
+    collect_region(heap, set, &gc->visited, RCGC_GC_GENERATIONS - 1, &info);
+    uint64_t dt = now_ns() - t0;
+    info.duration_ns = dt;
+    account(heap, RCGC_GC_GENERATIONS - 1, &info);
+    if (n > 0) {
+        double sample = (double)dt / (double)n;
+        gc->inc_ns_per_obj = gc->inc_ns_per_obj > 0 ? 0.75 * gc->inc_ns_per_obj + 0.25 * sample
+                                                    : sample;
+    }
+    if (gc->debug & RCGC_GC_DEBUG_STATS)
+        rcgc_heap_printf(heap, "gc: increment of %zu objects, %zu unreachable, %.4fs elapsed\n",
+                         n, info.collected + info.uncollectable, (double)dt / 1e9);
+    if (gc->ncallbacks)
+        invoke_callbacks(heap, RCGC_GC_STOP, &info);
+}
+
 /* Choose the generation as CPython does: the oldest whose counter exceeds
 ** its threshold, except that a full collection waits until the objects
 ** promoted into the oldest generation since the last one reach 25% of
-** those that survived it (amortised linear cost on growing heaps). */
+** those that survived it (amortised linear cost on growing heaps). In
+** incremental mode generation 2 is never chosen: each automatic collection
+** ends with one old-generation increment instead. */
 static void collect_generations(rcgc_heap *heap)
 {
     rcgc__gc_state *gc = &heap->gc;
+    uint64_t t0 = now_ns();
+    int gen = 0;
+    bool incremental = gc->mode == RCGC_GC_INCREMENTAL;
     for (int i = RCGC_GC_GENERATIONS - 1; i >= 0; i--) {
         if (gc->gens[i].counter > gc->gens[i].threshold) {
             if (i == RCGC_GC_GENERATIONS - 1 &&
-                gc->long_lived_pending < gc->long_lived_total / 4)
+                (incremental || gc->long_lived_pending < gc->long_lived_total / 4))
                 continue;
-            collect_with_callbacks(heap, i);
-            return;
+            gen = i;
+            break;
         }
     }
-    /* Due by bytes only. */
-    collect_with_callbacks(heap, 0);
+    collect_with_callbacks(heap, gen);
+    if (incremental) {
+        uint64_t spent = now_ns() - t0;
+        uint64_t budget = gc->pause_budget_ns > spent ? gc->pause_budget_ns - spent : 0;
+        gc->collecting = true;
+        collect_increment(heap, budget);
+        gc->collecting = false;
+    }
+    uint64_t dt = now_ns() - t0;
+    gc->auto_steps++;
+    gc->auto_total_ns += dt;
+    if (dt > gc->auto_max_pause_ns)
+        gc->auto_max_pause_ns = dt;
 }
 
 /* ------------------------------------------------------------------ */
@@ -743,40 +933,41 @@ void rcgc_gc_get_stats(rcgc_heap *heap, int generation, rcgc_gc_stats *out)
 
 size_t rcgc_gc_generation_size(rcgc_heap *heap, int generation)
 {
-    if (generation == -1) {
-        size_t n = 0;
-        for (int g = 0; g < RCGC_GC_GENERATIONS; g++)
-            n += list_size(MEM(heap), gen_head(heap, g));
-        return n;
-    }
-    if (generation < 0 || generation > RCGC_GC_FROZEN)
+    int lo, hi;
+    bool vis;
+    if (!lists_of(generation, &lo, &hi, &vis))
         return 0;
-    return list_size(MEM(heap), gen_head(heap, generation));
+    size_t n = vis ? list_size(MEM(heap), &heap->gc.visited) : 0;
+    for (int i = lo; i <= hi; i++)
+        n += list_size(MEM(heap), list_at(heap, i));
+    return n;
+}
+
+static int visit_list(rcgc_heap *heap, rcgc__head *l, int (*fn)(void *, void *), void *arg)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, l);
+    for (uint32_t x = l->next_; x != end;) {
+        rcgc__head *h = H(m, x);
+        x = h->next_;
+        int r = fn(h + 1, arg);
+        if (r)
+            return r;
+    }
+    return 0;
 }
 
 int rcgc_gc_visit_objects(rcgc_heap *heap, int generation, int (*fn)(void *, void *),
                           void *arg)
 {
-    struct rcgc__mem *m = MEM(heap);
-    int lo = generation, hi = generation;
-    if (generation == -1) {
-        lo = 0;
-        hi = RCGC_GC_GENERATIONS - 1;
-    } else if (generation < 0 || generation > RCGC_GC_FROZEN) {
+    int lo, hi, r;
+    bool vis;
+    if (!lists_of(generation, &lo, &hi, &vis))
         return -(int)RCGC_EINVAL;
-    }
-    for (int g = lo; g <= hi; g++) {
-        rcgc__head *l = gen_head(heap, g);
-        uint32_t end = HD(m, l);
-        for (uint32_t x = l->next_; x != end;) {
-            rcgc__head *h = H(m, x);
-            x = h->next_;
-            int r = fn(h + 1, arg);
-            if (r)
-                return r;
-        }
-    }
-    return 0;
+    for (int i = lo; i <= hi; i++)
+        if ((r = visit_list(heap, list_at(heap, i), fn, arg)) != 0)
+            return r;
+    return vis ? visit_list(heap, &heap->gc.visited, fn, arg) : 0;
 }
 
 typedef struct referrer_ctx {
@@ -798,8 +989,8 @@ int rcgc_gc_get_referrers(rcgc_heap *heap, const void *obj, int (*fn)(void *, vo
                           void *arg)
 {
     struct rcgc__mem *m = MEM(heap);
-    for (int g = 0; g <= RCGC_GC_FROZEN; g++) {
-        rcgc__head *l = gen_head(heap, g);
+    for (int i = 0; i < NLISTS; i++) {
+        rcgc__head *l = list_at(heap, i);
         uint32_t end = HD(m, l);
         for (uint32_t x = l->next_; x != end;) {
             rcgc__head *h = H(m, x);
@@ -825,19 +1016,65 @@ int rcgc_gc_get_referents(const void *obj, int (*fn)(void *, void *), void *arg)
     return t->traverse((void *)obj, fn, arg);
 }
 
+static void set_frozen_flags(rcgc_heap *heap, rcgc__head *l, bool on)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, l);
+    for (uint32_t x = l->next_; x != end; x = H(m, x)->next_) {
+        rcgc__head *h = H(m, x);
+        h->flags_ = on ? (uint16_t)(h->flags_ | RCGC__F_FROZEN)
+                       : (uint16_t)(h->flags_ & ~RCGC__F_FROZEN);
+    }
+}
+
 void rcgc_gc_freeze(rcgc_heap *heap)
 {
     rcgc__gc_state *gc = &heap->gc;
-    for (int g = 0; g < RCGC_GC_GENERATIONS; g++) {
-        list_merge(MEM(heap), &gc->gens[g].head, &gc->frozen.head);
-        gc->gens[g].counter = 0;
+    if (gc->collecting)
+        return;
+    /* The flag lets incremental increments skip frozen objects; it is
+    ** written once, here, before the fork. */
+    for (int i = 0; i < LIST_FROZEN; i++) {
+        set_frozen_flags(heap, list_at(heap, i), true);
+        list_merge(MEM(heap), list_at(heap, i), &gc->frozen.head);
     }
+    for (int g = 0; g < RCGC_GC_GENERATIONS; g++)
+        gc->gens[g].counter = 0;
 }
 
 void rcgc_gc_unfreeze(rcgc_heap *heap)
 {
     rcgc__gc_state *gc = &heap->gc;
+    if (gc->collecting)
+        return;
+    set_frozen_flags(heap, &gc->frozen.head, false);
     list_merge(MEM(heap), &gc->frozen.head, &gc->gens[RCGC_GC_GENERATIONS - 1].head);
+}
+
+void rcgc_gc_set_mode(rcgc_heap *heap, rcgc_gc_mode mode, uint64_t pause_budget_ns)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    if (mode != RCGC_GC_INCREMENTAL)
+        mode = RCGC_GC_GENERATIONAL;
+    if (mode == RCGC_GC_GENERATIONAL && !gc->collecting)
+        list_merge(MEM(heap), &gc->visited, &gc->gens[RCGC_GC_GENERATIONS - 1].head);
+    gc->mode = mode;
+    if (pause_budget_ns)
+        gc->pause_budget_ns = pause_budget_ns;
+}
+
+rcgc_gc_mode rcgc_gc_get_mode(rcgc_heap *heap, uint64_t *pause_budget_ns)
+{
+    if (pause_budget_ns)
+        *pause_budget_ns = heap->gc.pause_budget_ns;
+    return heap->gc.mode;
+}
+
+void rcgc_gc_get_pauses(rcgc_heap *heap, rcgc_gc_pauses *out)
+{
+    out->steps = heap->gc.auto_steps;
+    out->total_ns = heap->gc.auto_total_ns;
+    out->max_ns = heap->gc.auto_max_pause_ns;
 }
 
 size_t rcgc_gc_get_freeze_count(rcgc_heap *heap)
@@ -866,8 +1103,8 @@ void rcgc__gc_report_live(rcgc_heap *heap)
 {
     struct rcgc__mem *m = MEM(heap);
     size_t tracked = 0, shown = 0;
-    for (int g = 0; g <= RCGC_GC_FROZEN; g++) {
-        rcgc__head *l = gen_head(heap, g);
+    for (int i = 0; i < NLISTS; i++) {
+        rcgc__head *l = list_at(heap, i);
         uint32_t end = HD(m, l);
         for (uint32_t x = l->next_; x != end; x = H(m, x)->next_) {
             rcgc__head *h = H(m, x);
@@ -917,6 +1154,11 @@ static size_t check_list(rcgc_heap *heap, rcgc__head *l, const char *name, size_
                              (void *)(h + 1), (unsigned long)h->refcnt_);
             bad++;
         }
+        if (!(h->flags_ & RCGC__F_FROZEN) != (l != &heap->gc.frozen.head)) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: list %s: <%p> frozen flag does not "
+                                   "match its list\n", name, (void *)(h + 1));
+            bad++;
+        }
         if (!heap->gc.collecting && (h->flags_ & COLLECTION_FLAGS)) {
             rcgc_heap_printf(heap, "rcgc_heap_check: <%p> carries collection flags "
                                    "outside a collection\n", (void *)(h + 1));
@@ -935,11 +1177,12 @@ static size_t check_list(rcgc_heap *heap, rcgc__head *l, const char *name, size_
 
 size_t rcgc__gc_check(rcgc_heap *heap)
 {
-    static const char *const names[] = {"generation 0", "generation 1", "generation 2",
-                                        "frozen"};
+    static const char *const names[NLISTS] = {"generation 0", "generation 1",
+                                              "generation 2", "generation 2 (visited)",
+                                              "frozen"};
     size_t bad = 0, total = 0;
-    for (int g = 0; g <= RCGC_GC_FROZEN; g++)
-        bad += check_list(heap, gen_head(heap, g), names[g], &total);
+    for (int i = 0; i < NLISTS; i++)
+        bad += check_list(heap, list_at(heap, i), names[i], &total);
     if (total > heap->live_objects) {
         rcgc_heap_printf(heap, "rcgc_heap_check: %zu tracked objects but %zu live\n", total,
                          heap->live_objects);

@@ -52,6 +52,8 @@ void rcgc_config_init(rcgc_config *cfg)
     cfg->gc_enabled = true;
     cfg->gc_trigger = RCGC_TRIGGER_ALLOC;
     cfg->gc_bytes_threshold = (size_t)8 << 20;
+    cfg->gc_mode = RCGC_GC_GENERATIONAL;
+    cfg->gc_pause_budget_ns = 1000000;
 #ifdef NDEBUG
     cfg->leak_report = false;
 #else

@@ -36,6 +36,15 @@ typedef struct rcgc__gc_state {
     /* Working lists of one collection (sentinels need handles, so they
     ** live here rather than on the C stack); empty between collections. */
     rcgc__head unreachable, finalizers, still, seen;
+    /* Incremental mode: generation 2 is split into the objects not yet
+    ** scanned this round (gens[2]) and those already scanned (visited). */
+    rcgc__head visited, inc_set;
+    rcgc_gc_mode mode;
+    uint64_t pause_budget_ns;
+    double inc_ns_per_obj;     /* measured cost of increments, per object */
+    uint64_t inc_rounds;
+    /* Automatic collection steps (young collection + increment). */
+    uint64_t auto_steps, auto_total_ns, auto_max_pause_ns;
     size_t long_lived_total;   /* objects in gen 2 after the last full gc */
     size_t long_lived_pending; /* promoted into gen 2 since then */
     size_t bytes_since;        /* bytes of new objects since last gc */
