@@ -277,9 +277,12 @@ int main(void)
     }
     size_t count[3];
     rcgc_gc_get_count(heap, count);
-    printf("  freed while allocating, by automatic collections: %lu of %d nodes;\n"
-           "  still waiting for the next one: %zu\n",
-           released_nodes - before, 2 * CHURN_PAIRS, rcgc_gc_generation_size(heap, -1));
+    printf("  freed while allocating, by automatic collections: %lu of %d nodes\n",
+           released_nodes - before, 2 * CHURN_PAIRS);
+    printf("  rcgc_gc_get_count: %zu net new tracked objects since the last generation-0\n"
+           "  collection (waiting for the next one), %zu generation-0 collections since the last\n"
+           "  generation-1 one, %zu generation-1 collections since the last full one\n",
+           count[0], count[1], count[2]);
     expect(released_nodes - before > 0, "automatic collections ran");
     verbose = 1;
     found = rcgc_gc_collect(heap, 2);
