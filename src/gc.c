@@ -724,6 +724,13 @@ static size_t collect_with_callbacks(rcgc_heap *heap, int generation)
 ** generational mode, reclaims it (docs/design.md, "Incremental mode").
 */
 
+/* Old objects scanned per object examined by the young collection. The
+** generational mode scans the old generation once per 25% growth, about 4
+** scans per promoted object; 4 keeps the same total cost. */
+#define INC_WORK_FACTOR 4
+/* Smallest increment, so that a round always progresses. */
+#define INC_MIN_OBJECTS 256
+
 typedef struct include_ctx {
     rcgc_heap *heap;
     rcgc__head *set;
@@ -776,7 +783,7 @@ static size_t build_increment(rcgc_heap *heap, rcgc__head *set, size_t limit)
     return c.n;
 }
 
-static void collect_increment(rcgc_heap *heap, uint64_t budget_ns)
+static void collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work)
 {
     rcgc__gc_state *gc = &heap->gc;
     struct rcgc__mem *m = MEM(heap);
@@ -788,9 +795,15 @@ static void collect_increment(rcgc_heap *heap, uint64_t budget_ns)
         gc->inc_rounds++;
     }
     uint64_t t0 = now_ns();
+    /* Pace: scan INC_WORK_FACTOR old objects per object the young
+    ** collection examined, so a round over the old generation costs about
+    ** what the generational mode's full collections cost, spread out; and
+    ** never more than the budget allows. */
     double per_obj = gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
     double k = (double)budget_ns / per_obj;
-    size_t limit = k < 256 ? 256 : k > (double)(1u << 22) ? (size_t)1 << 22 : (size_t)k;
+    size_t limit = k < (double)work ? (size_t)k : work;
+    if (limit < INC_MIN_OBJECTS)
+        limit = INC_MIN_OBJECTS;
 
     rcgc_gc_info info = {RCGC_GC_GENERATIONS - 1, 0, 0, 0, 0};
     if (gc->ncallbacks)
@@ -835,12 +848,14 @@ static void collect_generations(rcgc_heap *heap)
             break;
         }
     }
+    uint64_t cand0 = gc->stats[gen].candidates;
     collect_with_callbacks(heap, gen);
     if (incremental) {
         uint64_t spent = now_ns() - t0;
         uint64_t budget = gc->pause_budget_ns > spent ? gc->pause_budget_ns - spent : 0;
+        size_t work = (size_t)(gc->stats[gen].candidates - cand0) * INC_WORK_FACTOR;
         gc->collecting = true;
-        collect_increment(heap, budget);
+        collect_increment(heap, budget, work);
         gc->collecting = false;
     }
     uint64_t dt = now_ns() - t0;
