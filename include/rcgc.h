@@ -474,6 +474,184 @@ void rcgc_fault_clear(rcgc_heap *heap);
 /* Allocations attempted since rcgc_fault_set (or heap creation). */
 uint64_t rcgc_fault_allocations(rcgc_heap *heap);
 
+/* ===================================================================== */
+/* The allocator: default hooks, debug helpers, statistics               */
+/* ===================================================================== */
+
+/* The default page hooks (mmap PROT_NONE + MAP_NORESERVE reservation,
+** mprotect commit, MAP_FIXED decommit, munmap release) and large hooks
+** (malloc/realloc/free). A hook that wraps the defaults copies them here
+** first and forwards to the copy (PEP 445's "get, wrap, set"). A config
+** whose pages.reserve (large.malloc) is NULL uses these. */
+void rcgc_page_hooks_default(rcgc_page_hooks *out);
+void rcgc_large_hooks_default(rcgc_large_hooks *out);
+
+/* CPython's _PyMem_IsPtrFreed: true for NULL and for a pointer whose every
+** byte is a debug fill pattern (0xCD new, 0xDD freed, 0xFD guard), i.e. a
+** pointer read out of uninitialised or freed debug memory. */
+bool rcgc_ptr_is_freed(const void *p);
+
+/* ===================================================================== */
+/* Weak references                                                       */
+/* ===================================================================== */
+
+/*
+** Python's weakref module (see docs/weakref.md for the ordering rules).
+** Only objects whose type has RCGC_TYPE_WEAKREFABLE can be referenced
+** weakly; an object pays nothing until it gets its first weak reference.
+** Weak references, weak maps and finalize handles are rcgc objects: drop
+** them with rcgc_unref, store them in your objects (and visit them in
+** traverse) like any other object. Calls that get a non-weakrefable or
+** dying object fail (NULL or RCGC_EINVAL) and say why through the output
+** hook.
+*/
+typedef struct rcgc_weakref rcgc_weakref;
+
+/* Runs when the referent dies, after every weak reference to it is dead
+** (rcgc_weakref_get(wr) returns NULL); receives the weak reference and the
+** argument given at creation. Non-zero = error: reported through the output
+** hook; the other callbacks still run. Callbacks of one referent run most
+** recently registered first. In a garbage cycle, the callback runs only if
+** the weak reference itself is not garbage. */
+typedef int (*rcgc_weakref_callback)(rcgc_weakref *wr, void *arg);
+
+/* Hash and equality of objects, for weak-reference hashing and map keys. */
+typedef uint64_t (*rcgc_hash_fn)(const void *obj, void *ctx);
+typedef bool (*rcgc_eq_fn)(const void *a, const void *b, void *ctx);
+
+/* True if obj's type allows weak references. */
+bool rcgc_weakref_supported(const void *obj);
+/* True if obj is a weak reference object. */
+bool rcgc_weakref_is(const void *obj);
+
+/* A new weak reference to obj (a new strong reference to the weak
+** reference object), or NULL (out of memory, or obj not weakrefable:
+** RCGC_EINVAL's message goes to the output hook). Without callback, all
+** references to one object are one shared object (CPython's basic ref);
+** with a callback, each call makes a new one. cb_arg: an rcgc object the
+** weak reference holds strongly until it dies, or NULL. */
+rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
+                               void *cb_arg);
+/* A new strong reference to the referent, or NULL once it is dead. */
+void *rcgc_weakref_get(rcgc_weakref *wr);
+bool rcgc_weakref_is_alive(const rcgc_weakref *wr);
+
+/* Number of weak references to obj: weak reference objects, weak-map
+** entries and finalize handles (getweakrefcount). 0 for any object
+** without any. */
+size_t rcgc_weakref_count(const void *obj);
+/* Call fn for every weak reference object to obj (getweakrefs; map entries
+** and finalize handles are not objects of that kind), in callback order;
+** stops at and returns fn's first non-zero result. fn must not create or
+** destroy weak references to obj. */
+int rcgc_weakref_visit(const void *obj, int (*fn)(rcgc_weakref *wr, void *arg), void *arg);
+
+/* The hash of a weak reference: the referent's hash (hash(referent, ctx),
+** or identity when hash is NULL), computed once and kept after death.
+** RCGC_ESTATE if the referent died before the first call. */
+rcgc_status rcgc_weakref_hash(rcgc_weakref *wr, rcgc_hash_fn hash, void *ctx, uint64_t *out);
+/* Equality: two live references compare their referents (eq, or identity
+** when NULL); otherwise a reference equals only itself. No ordering. */
+bool rcgc_weakref_eq(rcgc_weakref *a, rcgc_weakref *b, rcgc_eq_fn eq, void *ctx);
+
+/*
+** Weak containers (WeakValueDictionary, WeakKeyDictionary, WeakSet). An
+** entry vanishes when its weakly held object dies, by refcount or in a
+** collection. All three are one object type, rcgc_weakmap:
+**   value map: key -> weakly held object. Keys are C strings copied into
+**              the map (keyops NULL) or pointers hashed and compared by
+**              keyops; with keyops->object_keys they are rcgc objects the
+**              map holds strongly.
+**   key map:   weakly held object (by identity) -> rcgc object or NULL,
+**              held strongly.
+**   set:       weakly held objects, by identity.
+** While an iterator is open, removals (deaths and explicit deletions) are
+** deferred to the end of the last iteration; length and lookups already
+** ignore them.
+*/
+typedef struct rcgc_weakmap rcgc_weakmap;
+typedef struct rcgc_weakmap_keyops {
+    rcgc_hash_fn hash;
+    rcgc_eq_fn eq;
+    void *ctx;
+    bool object_keys; /* keys are rcgc objects held strongly by the map */
+} rcgc_weakmap_keyops;
+
+rcgc_weakmap *rcgc_weakvaluemap_new(rcgc_heap *heap, const rcgc_weakmap_keyops *keyops);
+/* Map key to value (replacing an old value). RCGC_OK, RCGC_ENOMEM, or
+** RCGC_EINVAL (value not weakrefable). */
+rcgc_status rcgc_weakvaluemap_set(rcgc_weakmap *map, const void *key, void *value);
+/* A new strong reference to the value, or NULL. */
+void *rcgc_weakvaluemap_get(rcgc_weakmap *map, const void *key);
+/* RCGC_OK or RCGC_ENOTFOUND. */
+rcgc_status rcgc_weakvaluemap_del(rcgc_weakmap *map, const void *key);
+
+rcgc_weakmap *rcgc_weakkeymap_new(rcgc_heap *heap);
+rcgc_status rcgc_weakkeymap_set(rcgc_weakmap *map, void *key, void *value);
+/* A new strong reference to key's value (NULL if absent or NULL). */
+void *rcgc_weakkeymap_get(rcgc_weakmap *map, const void *key);
+bool rcgc_weakkeymap_has(rcgc_weakmap *map, const void *key);
+rcgc_status rcgc_weakkeymap_del(rcgc_weakmap *map, const void *key);
+
+rcgc_weakmap *rcgc_weakset_new(rcgc_heap *heap);
+rcgc_status rcgc_weakset_add(rcgc_weakmap *set, void *obj);
+bool rcgc_weakset_has(rcgc_weakmap *set, const void *obj);
+rcgc_status rcgc_weakset_discard(rcgc_weakmap *set, const void *obj);
+
+/* Live entries of any of the three. */
+size_t rcgc_weakmap_len(rcgc_weakmap *map);
+
+/* Iteration: begin, next until it returns false, end (always). 'key' and
+** 'value' stay valid until the next call: the iterator holds a strong
+** reference to the weakly held object of the current entry. Value map:
+** key = the key, value = the object; key map: key = the object, value =
+** its value; set: key = the object, value = NULL. Entries added during
+** the iteration may or may not be seen. */
+typedef struct rcgc_weakmap_iter {
+    rcgc_weakmap *map;
+    size_t bucket_;
+    void *entry_;
+    void *hold_;
+} rcgc_weakmap_iter;
+void rcgc_weakmap_iter_begin(rcgc_weakmap *map, rcgc_weakmap_iter *it);
+bool rcgc_weakmap_iter_next(rcgc_weakmap_iter *it, const void **key, void **value);
+void rcgc_weakmap_iter_end(rcgc_weakmap_iter *it);
+
+/*
+** finalize (weakref.finalize): fn(arg, ctx) runs once, when obj dies (by
+** refcount or in a collection, in the order of weak-reference callbacks),
+** when called early, or at rcgc_heap_free (atexit, the default), whichever
+** comes first. The heap keeps the handle alive while it is registered; the
+** handle returned is the caller's reference (drop it when not needed).
+** arg is an rcgc object held strongly (or NULL): it must not refer to obj,
+** or obj never dies. A negative fn result at death or heap free is
+** reported through the output hook.
+*/
+typedef struct rcgc_finalize rcgc_finalize;
+typedef int (*rcgc_finalize_fn)(void *arg, void *ctx);
+typedef struct rcgc_finalize_info {
+    void *obj;          /* new strong reference */
+    rcgc_finalize_fn fn;
+    void *arg;          /* new strong reference (or NULL) */
+    void *ctx;
+} rcgc_finalize_info;
+
+rcgc_finalize *rcgc_finalize_new(rcgc_heap *heap, void *obj, rcgc_finalize_fn fn, void *arg,
+                                 void *ctx);
+/* Run now if still registered: true and *result = fn's result (result may
+** be NULL); false if it already ran or was detached. */
+bool rcgc_finalize_call(rcgc_finalize *f, int *result);
+/* If registered and obj alive: fill *out and return true; detach also
+** unregisters (fn will never run). The caller unrefs out->obj and
+** out->arg. */
+bool rcgc_finalize_peek(rcgc_finalize *f, rcgc_finalize_info *out);
+bool rcgc_finalize_detach(rcgc_finalize *f, rcgc_finalize_info *out);
+/* Still registered (will run). */
+bool rcgc_finalize_is_alive(const rcgc_finalize *f);
+/* Run at heap free if still registered (default true). */
+void rcgc_finalize_set_atexit(rcgc_finalize *f, bool atexit);
+bool rcgc_finalize_get_atexit(const rcgc_finalize *f);
+
 #ifdef __cplusplus
 }
 #endif

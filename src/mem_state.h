@@ -1,0 +1,237 @@
+/*
+** mem_state.h -- the allocator layer's data: struct rcgc__mem (embedded first
+** in struct rcgc_heap), pool/run/arena headers and the allocator-internal
+** functions shared by region.c, pool.c, mem.c, memdebug.c and memstats.c.
+** Layers above the allocator must use only mem.h.
+*/
+#ifndef RCGC_MEM_STATE_H
+#define RCGC_MEM_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcgc.h"
+
+/*
+** Constants (docs/allocator.md explains each):
+**   - small blocks: 1..512 bytes in 32 classes of 16 bytes (CPython's
+**     SMALL_REQUEST_THRESHOLD and ALIGNMENT on 64-bit);
+**   - a pool is one 16 KiB segment of one class; its 176-byte header (48
+**     bytes of fields + a 1024-bit live map, one bit per 16-byte unit) leaves
+**     16208 bytes: 1013 x 16 B, 506 x 32 B, 253 x 64 B, 31 x 512 B;
+**   - an arena is 1 MiB of the region = 64 segments, committed on demand.
+*/
+#define RCGC__ALIGN 16u
+#define RCGC__NCLASSES 32u
+#define RCGC__SMALL_MAX 512u
+#define RCGC__ARENA_BYTES ((size_t)1 << 20)
+#define RCGC__ARENA_SEGS 64u
+#define RCGC__POOL_HDR 176u
+#define RCGC__RUN_HDR 32u
+#define RCGC__REGION_MIN_FALLBACK ((size_t)256 << 20) /* halving stops here */
+#define RCGC__BIG_INITIAL 256u /* first capacity of the large-block table */
+
+/* Block families: which API allocated a block. Pools hold one family. */
+enum { RCGC__FAM_RAW = 0, RCGC__FAM_OBJ = 1, RCGC__NFAMS = 2 };
+
+/* What the header at the start of a used segment describes. */
+enum {
+    RCGC__SEG_HEAP = 1,     /* segment 0: the heap struct */
+    RCGC__SEG_POOL = 2,     /* a pool (family in the pool header) */
+    RCGC__SEG_RUN_OBJ = 3,  /* a page run holding one object block */
+    RCGC__SEG_RUN_META = 4  /* a page run holding an internal table */
+};
+
+/*
+** A pool: one segment, one size class, one family. Invariants (checked by
+** rcgc__mem_check):
+**   - nused == number of bits set in 'live'; a bit is set iff the 16-byte
+**     unit it names starts a block handed out and not yet freed;
+**   - blocks lie at [RCGC__POOL_HDR, nextoffset) in steps of 'size'; the rest
+**     up to capacity is virgin (never handed out since the pool was set up);
+**   - the free list ('freeblock', link in each free block's first 8 bytes)
+**     holds exactly the non-live blocks below nextoffset;
+**   - the pool is on its class list m->used[family][szidx] iff
+**     0 < nused < capacity; a full pool is on no list; an empty pool is
+**     returned to its arena at once.
+*/
+struct rcgc__pool {
+    struct rcgc__seghdr seg; /* must be first */
+    uint8_t kind;            /* RCGC__SEG_POOL */
+    uint8_t szidx;           /* size class 0..31 */
+    uint8_t family;          /* RCGC__FAM_* */
+    uint8_t fresh;           /* virgin blocks read zero (never-used pages) */
+    uint16_t capacity;       /* blocks this pool can hold */
+    uint16_t nused;          /* blocks handed out */
+    void *freeblock;         /* LIFO list of freed blocks */
+    struct rcgc__pool *next; /* class list (doubly linked, NULL-ended) */
+    struct rcgc__pool *prev;
+    uint32_t nextoffset;     /* first virgin byte */
+    uint32_t size;           /* block size in bytes */
+    uint64_t live[16];       /* bit i: unit i (bytes 16i..16i+15) is live */
+};
+
+/* A run: 1..n whole segments holding one block (object > 512 B or an
+** internal table); the block starts RCGC__RUN_HDR bytes in. */
+struct rcgc__run {
+    struct rcgc__seghdr seg; /* must be first */
+    uint8_t kind;            /* RCGC__SEG_RUN_OBJ or RCGC__SEG_RUN_META */
+    uint8_t pad_[3];
+    uint32_t nsegs;          /* segments in the run */
+    size_t bytes;            /* bytes requested (without debug framing) */
+    size_t spare_;
+};
+
+/* Arena states. */
+enum {
+    RCGC__ARENA_UNUSED = 0, /* nothing committed; on the unused list if < hw */
+    RCGC__ARENA_META = 1,   /* heap struct and arena table */
+    RCGC__ARENA_ACTIVE = 2, /* pools and runs of <= 64 segments */
+    RCGC__ARENA_SPAN = 3,   /* first arena of a run longer than 64 segments */
+    RCGC__ARENA_SPAN_TAIL = 4 /* a later arena of such a run */
+};
+
+/*
+** One descriptor per arena of the region, in the meta zone. Invariants:
+**   - ACTIVE: nfree == 64 - popcount(used); 'head' is a subset of 'used' and
+**     marks the first segment of every pool or run; every used segment is
+**     committed; on the usable list iff nfree > 0;
+**   - the usable list is sorted by ascending nfree; m->nfp2last[k] is the
+**     last arena on it with nfree == k (0 = none);
+**   - at most one ACTIVE arena has nfree == 64 (the one kept to avoid
+**     thrashing; CPython bpo-37257);
+**   - UNUSED arenas below m->hw are on the unused list; nothing of them is
+**     committed;
+**   - SPAN: 'span' arenas starting here hold one run; SPAN_TAIL: 'span' is
+**     the index of the SPAN arena.
+*/
+struct rcgc__arena {
+    uint64_t used;      /* segment bitmap: in a pool or run */
+    uint64_t head;      /* segment bitmap: first segment of a pool or run */
+    uint64_t committed; /* segment bitmap: readable and writable */
+    uint32_t next, prev;/* usable or unused list (arena index, 0 = none) */
+    uint32_t span;
+    uint16_t nfree;     /* free segments (ACTIVE) */
+    uint8_t state;
+    uint8_t pad_;
+};
+
+/* Large raw blocks (> 512 B) from the large hooks: an open-addressing set
+** keyed by pointer, stored in a META run of the region. */
+struct rcgc__big {
+    void *ptr;    /* what the large hook returned (0 = empty slot) */
+    size_t bytes; /* bytes requested by the user */
+};
+
+struct rcgc__mem {
+    void *base;            /* region base (segment 0 = heap's seghdr) */
+    size_t region_bytes;
+    rcgc_page_hooks pages;
+    rcgc_large_hooks large;
+    unsigned debug;        /* RCGC_MEM_DEBUG bits */
+
+    /* Fault injection: allocation number n fails iff first <= n <= last. */
+    uint64_t nallocs;
+    uint64_t fail_first, fail_last;
+
+    /* Pools with free blocks, per family and class. */
+    struct rcgc__pool *used[RCGC__NFAMS][RCGC__NCLASSES];
+
+    /* Arenas. Index 0 is always META, so 0 means "none" in links. */
+    struct rcgc__arena *arenas;
+    uint32_t narenas;      /* arenas in the region */
+    uint32_t first_arena;  /* first arena after the meta zone */
+    uint32_t hw;           /* arenas [first_arena, hw) have been touched */
+    uint32_t usable;       /* head of the usable list */
+    uint32_t unused;       /* head of the unused list */
+    uint32_t nempty;       /* ACTIVE arenas with nfree == 64 (0 or 1) */
+    uint32_t nfp2last[RCGC__ARENA_SEGS + 1];
+
+    /* Large raw blocks. */
+    struct rcgc__big *big;
+    size_t bigcap, bigcount;
+
+    /* Accounting (statistics read these; check verifies them). */
+    size_t live_bytes;       /* usable bytes of live blocks */
+    size_t live_blocks;
+    size_t big_bytes;        /* part of live_bytes in large raw blocks */
+    size_t run_bytes;        /* segments held by runs (incl. headers) */
+    size_t meta_bytes;       /* part of run_bytes that holds tables */
+    uint32_t arenas_active;  /* ACTIVE + SPAN + SPAN_TAIL arenas */
+    uint32_t arenas_highwater;
+    uint64_t arenas_allocated_total;
+    uint64_t arenas_reclaimed;
+    uint64_t committed_bytes; /* bytes the page hooks hold committed */
+    uint64_t nmalloc, nfree_calls; /* calls, for statistics */
+};
+
+_Static_assert(sizeof(struct rcgc__pool) == RCGC__POOL_HDR, "pool header size");
+_Static_assert(sizeof(struct rcgc__run) == RCGC__RUN_HDR, "run header size");
+_Static_assert(RCGC__ARENA_SEGS * 16384u == RCGC__ARENA_BYTES, "64 segments");
+
+/* ---- allocator-internal (region.c) ---- */
+struct rcgc__mem;
+/* Nsegs consecutive committed segments; *fresh says they read zero. */
+void *rcgc__seg_alloc(struct rcgc__mem *m, size_t nsegs, bool *fresh);
+void rcgc__seg_free(struct rcgc__mem *m, void *seg, size_t nsegs);
+/* The pool or run header covering region address p, or NULL when p is in
+** no used segment (or outside the region). */
+void *rcgc__seg_owner(const struct rcgc__mem *m, const void *p);
+size_t rcgc__region_check(struct rcgc__mem *m);
+
+/* ---- pool.c ---- */
+/* A block of a class and family (raw, not counted for fault injection). */
+void *rcgc__pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls);
+/* Free block b, a live block of pool p. */
+void rcgc__pool_free_block(struct rcgc__mem *m, struct rcgc__pool *p, void *b);
+/* True iff p is a live block start of this pool. */
+bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p);
+void *rcgc__run_alloc(struct rcgc__mem *m, size_t bytes, unsigned kind);
+void rcgc__run_free(struct rcgc__mem *m, struct rcgc__run *r);
+size_t rcgc__pool_check(struct rcgc__mem *m);
+
+/* ---- mem.c ---- */
+size_t rcgc__big_check(struct rcgc__mem *m);
+
+/* ---- memdebug.c ---- */
+#define RCGC__DBG_HDR 16u  /* size (8), API id (1), 7 guard bytes */
+#define RCGC__DBG_TAIL 8u  /* at least 8 guard bytes after the data */
+#define RCGC__CLEANBYTE 0xCDu
+#define RCGC__DEADBYTE 0xDDu
+#define RCGC__FORBIDDENBYTE 0xFDu
+/* Frame a fresh block of 'total' bytes for 'n' user bytes; returns the user
+** pointer. 'zero': user bytes read 0 (calloc, objects), else 0xCD. */
+void *rcgc__dbg_frame(void *block, size_t total, size_t n, char id, bool zero);
+/* Verify the framing of user pointer p in a block of 'total' bytes before
+** free/realloc through API 'id'; panics with a report if it is bad. Returns
+** the requested size. */
+size_t rcgc__dbg_verify(struct rcgc__mem *m, const void *p, size_t total, char id,
+                        const char *op);
+/* Fill a freed block (0xDD after the 8-byte link). */
+void rcgc__dbg_kill(void *block, size_t total);
+/* Check a free block popped for reuse (write after free); panics. */
+void rcgc__dbg_check_dead(struct rcgc__mem *m, const void *block, size_t total);
+/* Same, but report through output and return 1 instead of panicking. */
+size_t rcgc__dbg_scan_dead(struct rcgc__mem *m, const void *block, size_t total);
+size_t rcgc__dbg_scan_live(struct rcgc__mem *m, const void *user, size_t total);
+/* Panic: 'p' is not a live block of this heap. */
+#if defined(__GNUC__)
+__attribute__((noreturn))
+#endif
+void rcgc__mem_bad_pointer(struct rcgc__mem *m, const void *p, const char *op,
+                           const char *why);
+
+/* ---- fault injection (inline: every allocation passes here) ---- */
+static inline bool rcgc__fault_hit(struct rcgc__mem *m)
+{
+    uint64_t n = ++m->nallocs;
+    return n >= m->fail_first && n <= m->fail_last;
+}
+
+static inline unsigned rcgc__size_class(size_t n)
+{
+    return n ? (unsigned)((n - 1) >> 4) : 0u;
+}
+
+#endif

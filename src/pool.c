@@ -1,0 +1,456 @@
+/*
+** pool.c -- size classes, pools and page runs: carving blocks out of the
+** segments region.c hands out, the object-block entry points of mem.h, and
+** the pool invariants. Blocks are carved lazily (virgin pointer + LIFO free
+** list); the free-list link uses only the first 8 bytes of a freed block.
+*/
+#include <string.h>
+
+#include "heap.h"
+
+#define SEG RCGC__SEG_BYTES
+
+static inline unsigned unit_of(const void *b)
+{
+    return (unsigned)(((uintptr_t)b & (SEG - 1)) >> 4);
+}
+
+static inline bool live_get(const struct rcgc__pool *p, const void *b)
+{
+    unsigned u = unit_of(b);
+    return (p->live[u >> 6] >> (u & 63)) & 1;
+}
+
+static inline void live_set(struct rcgc__pool *p, const void *b)
+{
+    unsigned u = unit_of(b);
+    p->live[u >> 6] |= (uint64_t)1 << (u & 63);
+}
+
+static inline void live_clear(struct rcgc__pool *p, const void *b)
+{
+    unsigned u = unit_of(b);
+    p->live[u >> 6] &= ~((uint64_t)1 << (u & 63));
+}
+
+bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p)
+{
+    if (((uintptr_t)p & (RCGC__ALIGN - 1)) != 0)
+        return false;
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
+    if (off < RCGC__POOL_HDR || off >= SEG)
+        return false;
+    return live_get(pool, p);
+}
+
+/* Blocks per pool. An object pool keeps 16 bytes free at its end so that
+** the object after a 16-byte header block never lies in the next segment
+** (rcgc__mem_heap_of masks the object pointer). Only the 16-byte object
+** class loses a block: 16208 = 16 x 1013 and 1013 is prime. */
+static unsigned pool_capacity(unsigned fam, unsigned size)
+{
+    unsigned room = (unsigned)SEG - RCGC__POOL_HDR - (fam == RCGC__FAM_OBJ ? 16u : 0u);
+    return room / size;
+}
+
+static struct rcgc__pool *pool_new(struct rcgc__mem *m, unsigned fam, unsigned cls)
+{
+    bool fresh;
+    struct rcgc__pool *p = rcgc__seg_alloc(m, 1, &fresh);
+    if (!p)
+        return NULL;
+    p->seg.heap = (rcgc_heap *)m;
+    p->kind = RCGC__SEG_POOL;
+    p->szidx = (uint8_t)cls;
+    p->family = (uint8_t)fam;
+    p->fresh = fresh;
+    p->size = (cls + 1) * RCGC__ALIGN;
+    p->capacity = (uint16_t)pool_capacity(fam, p->size);
+    p->nused = 0;
+    p->freeblock = NULL;
+    p->nextoffset = RCGC__POOL_HDR;
+    memset(p->live, 0, sizeof p->live);
+    p->prev = NULL;
+    p->next = m->used[fam][cls];
+    if (p->next)
+        p->next->prev = p;
+    m->used[fam][cls] = p;
+    return p;
+}
+
+static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        m->used[p->family][p->szidx] = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+}
+
+/* A block of class 'cls' and family 'fam'; *zero says it reads zero. */
+static void *pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls, bool *zero)
+{
+    struct rcgc__pool *p = m->used[fam][cls];
+    if (!p && !(p = pool_new(m, fam, cls)))
+        return NULL;
+    void *b = p->freeblock;
+    if (b) {
+        if (m->debug)
+            rcgc__dbg_check_dead(m, b, p->size);
+        p->freeblock = *(void **)b;
+        *zero = false;
+    } else {
+        b = (char *)p + p->nextoffset;
+        p->nextoffset += p->size;
+        *zero = p->fresh;
+    }
+    live_set(p, b);
+    if (++p->nused == p->capacity) {
+        /* Full: off the class list (p is its head). */
+        m->used[fam][cls] = p->next;
+        if (p->next)
+            p->next->prev = NULL;
+        p->next = NULL;
+    }
+    m->live_bytes += p->size;
+    m->live_blocks++;
+    return b;
+}
+
+void *rcgc__pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls)
+{
+    bool zero;
+    return pool_alloc(m, fam, cls, &zero);
+}
+
+/* Return block b (live, checked by the caller) to pool p. */
+static void pool_free(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
+{
+    live_clear(p, b);
+    if (m->debug)
+        rcgc__dbg_kill(b, p->size);
+    *(void **)b = p->freeblock;
+    p->freeblock = b;
+    m->live_bytes -= p->size;
+    m->live_blocks--;
+    if (p->nused == p->capacity) {
+        /* Was full: to the front, so the next allocation reuses b. */
+        p->prev = NULL;
+        p->next = m->used[p->family][p->szidx];
+        if (p->next)
+            p->next->prev = p;
+        m->used[p->family][p->szidx] = p;
+    }
+    if (--p->nused == 0) {
+        pool_unlink(m, p);
+        rcgc__seg_free(m, p, 1);
+    }
+}
+
+void rcgc__pool_free_block(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
+{
+    pool_free(m, p, b);
+}
+
+/* ===================================================================== */
+/* Runs                                                                   */
+/* ===================================================================== */
+
+void *rcgc__run_alloc(struct rcgc__mem *m, size_t bytes, unsigned kind)
+{
+    if (bytes > RCGC__REGION_MAX)
+        return NULL;
+    size_t nsegs = (RCGC__RUN_HDR + bytes + SEG - 1) / SEG;
+    bool fresh;
+    struct rcgc__run *r = rcgc__seg_alloc(m, nsegs, &fresh);
+    if (!r)
+        return NULL;
+    r->seg.heap = (rcgc_heap *)m;
+    r->kind = (uint8_t)kind;
+    r->nsegs = (uint32_t)nsegs;
+    r->bytes = bytes;
+    if (!fresh)
+        memset(r + 1, 0, nsegs * SEG - RCGC__RUN_HDR);
+    size_t usable = nsegs * SEG - RCGC__RUN_HDR;
+    m->run_bytes += nsegs * SEG;
+    if (kind == RCGC__SEG_RUN_META) {
+        m->meta_bytes += nsegs * SEG;
+    } else {
+        m->live_bytes += usable;
+        m->live_blocks++;
+    }
+    return r;
+}
+
+void rcgc__run_free(struct rcgc__mem *m, struct rcgc__run *r)
+{
+    size_t nsegs = r->nsegs;
+    m->run_bytes -= nsegs * SEG;
+    if (r->kind == RCGC__SEG_RUN_META) {
+        m->meta_bytes -= nsegs * SEG;
+    } else {
+        m->live_bytes -= nsegs * SEG - RCGC__RUN_HDR;
+        m->live_blocks--;
+    }
+    r->kind = 0;
+    rcgc__seg_free(m, r, nsegs);
+}
+
+/* ===================================================================== */
+/* Object blocks (mem.h)                                                  */
+/* ===================================================================== */
+
+static size_t dbg_total(size_t bytes) { return RCGC__DBG_HDR + bytes + RCGC__DBG_TAIL; }
+
+void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes)
+{
+    if (rcgc__fault_hit(m))
+        return NULL;
+    m->nmalloc++;
+    if (m->debug) {
+        if (bytes > RCGC__REGION_MAX)
+            return NULL;
+        size_t total = dbg_total(bytes);
+        void *b;
+        if (total <= RCGC__SMALL_MAX) {
+            bool zero;
+            b = pool_alloc(m, RCGC__FAM_OBJ, rcgc__size_class(total), &zero);
+            if (b)
+                total = ((struct rcgc__pool *)((uintptr_t)b & ~(SEG - 1)))->size;
+        } else {
+            struct rcgc__run *r = rcgc__run_alloc(m, total, RCGC__SEG_RUN_OBJ);
+            b = r ? (void *)(r + 1) : NULL;
+            if (r)
+                total = r->nsegs * SEG - RCGC__RUN_HDR;
+        }
+        return b ? rcgc__dbg_frame(b, total, bytes, 'o', true) : NULL;
+    }
+    if (bytes <= RCGC__SMALL_MAX) {
+        unsigned cls = rcgc__size_class(bytes);
+        bool zero;
+        void *b = pool_alloc(m, RCGC__FAM_OBJ, cls, &zero);
+        if (b && !zero)
+            memset(b, 0, (cls + 1) * RCGC__ALIGN);
+        return b;
+    }
+    struct rcgc__run *r = rcgc__run_alloc(m, bytes, RCGC__SEG_RUN_OBJ);
+    return r ? (void *)(r + 1) : NULL;
+}
+
+/* The pool or run header of an object block (p is trusted to be one). */
+static inline struct rcgc__seghdr *obj_seg(const void *p)
+{
+    return (struct rcgc__seghdr *)((uintptr_t)p & ~(uintptr_t)(SEG - 1));
+}
+
+static inline uint8_t seg_kind(const struct rcgc__seghdr *s)
+{
+    return ((const struct rcgc__pool *)s)->kind;
+}
+
+void rcgc__mem_obj_free(struct rcgc__mem *m, void *p)
+{
+    if (!rcgc__mem_is_obj_block(m, p))
+        rcgc__mem_bad_pointer(m, p, "object free", NULL);
+    m->nfree_calls++;
+    struct rcgc__seghdr *s = obj_seg(p);
+    void *b = m->debug ? (char *)p - RCGC__DBG_HDR : p;
+    if (seg_kind(s) == RCGC__SEG_POOL) {
+        struct rcgc__pool *pool = (struct rcgc__pool *)s;
+        if (m->debug)
+            rcgc__dbg_verify(m, p, pool->size, 'o', "object free");
+        pool_free(m, pool, b);
+    } else {
+        struct rcgc__run *r = (struct rcgc__run *)s;
+        if (m->debug)
+            rcgc__dbg_verify(m, p, r->nsegs * SEG - RCGC__RUN_HDR, 'o', "object free");
+        rcgc__run_free(m, r);
+    }
+}
+
+size_t rcgc__mem_obj_size(struct rcgc__mem *m, const void *p)
+{
+    if (m->debug)
+        return *(const size_t *)((const char *)p - RCGC__DBG_HDR);
+    const struct rcgc__seghdr *s = obj_seg(p);
+    if (seg_kind(s) == RCGC__SEG_POOL)
+        return ((const struct rcgc__pool *)s)->size;
+    return ((const struct rcgc__run *)s)->nsegs * SEG - RCGC__RUN_HDR;
+}
+
+bool rcgc__mem_is_obj_block(struct rcgc__mem *m, const void *p)
+{
+    const void *b = m->debug ? (const char *)p - RCGC__DBG_HDR : p;
+    const struct rcgc__seghdr *s = rcgc__seg_owner(m, b);
+    if (!s || s != obj_seg(b))
+        return false;
+    if (seg_kind(s) == RCGC__SEG_POOL) {
+        const struct rcgc__pool *pool = (const struct rcgc__pool *)s;
+        return pool->family == RCGC__FAM_OBJ && rcgc__pool_is_live(pool, b);
+    }
+    return seg_kind(s) == RCGC__SEG_RUN_OBJ && b == (const void *)((const struct rcgc__run *)s + 1);
+}
+
+size_t rcgc__mem_live_bytes(const struct rcgc__mem *m)
+{
+    return m->live_bytes;
+}
+
+/* ===================================================================== */
+/* Invariants                                                             */
+/* ===================================================================== */
+
+#define BAD(...)                                                              \
+    do {                                                                      \
+        rcgc_heap_printf((rcgc_heap *)m, "rcgc: allocator: " __VA_ARGS__);   \
+        bad++;                                                                \
+    } while (0)
+
+struct totals {
+    size_t live_bytes, live_blocks, listed, runs, meta;
+};
+
+static size_t check_pool(struct rcgc__mem *m, struct rcgc__pool *p, struct totals *t)
+{
+    size_t bad = 0;
+    if (p->seg.heap != (rcgc_heap *)m)
+        BAD("pool %p: wrong heap %p\n", (void *)p, (void *)p->seg.heap);
+    if (p->szidx >= RCGC__NCLASSES || p->family >= RCGC__NFAMS ||
+        p->size != (p->szidx + 1u) * RCGC__ALIGN ||
+        p->capacity != pool_capacity(p->family, p->size)) {
+        BAD("pool %p: bad class %u / family %u / size %u / capacity %u\n", (void *)p,
+            p->szidx, p->family, p->size, p->capacity);
+        return bad;
+    }
+    if (p->nextoffset < RCGC__POOL_HDR ||
+        p->nextoffset > RCGC__POOL_HDR + (size_t)p->capacity * p->size ||
+        (p->nextoffset - RCGC__POOL_HDR) % p->size) {
+        BAD("pool %p: bad virgin offset %u\n", (void *)p, p->nextoffset);
+        return bad;
+    }
+    size_t carved = (p->nextoffset - RCGC__POOL_HDR) / p->size;
+    size_t nlive = 0;
+    for (unsigned w = 0; w < 16; w++)
+        nlive += (size_t)__builtin_popcountll(p->live[w]);
+    if (nlive != p->nused || p->nused == 0)
+        BAD("pool %p: nused %u, live map says %zu\n", (void *)p, p->nused, nlive);
+    /* Free list: exactly the carved non-live blocks. */
+    size_t nfree = 0;
+    for (char *b = p->freeblock; b; b = *(char **)b) {
+        uintptr_t off = (uintptr_t)b - (uintptr_t)p;
+        if (off < RCGC__POOL_HDR || off >= p->nextoffset || (off - RCGC__POOL_HDR) % p->size) {
+            BAD("pool %p: free list holds %p, not a carved block\n", (void *)p, (void *)b);
+            break;
+        }
+        if (live_get(p, b)) {
+            BAD("pool %p: free block %p is marked live\n", (void *)p, (void *)b);
+            break;
+        }
+        if (++nfree > carved) {
+            BAD("pool %p: free list loops\n", (void *)p);
+            break;
+        }
+        if (m->debug)
+            bad += rcgc__dbg_scan_dead(m, b, p->size);
+    }
+    if (nfree + p->nused != carved)
+        BAD("pool %p: %zu free + %u used != %zu carved\n", (void *)p, nfree, p->nused, carved);
+    for (size_t k = 0; k < carved; k++) {
+        char *b = (char *)p + RCGC__POOL_HDR + k * p->size;
+        if (m->debug && live_get(p, b))
+            bad += rcgc__dbg_scan_live(m, b + RCGC__DBG_HDR, p->size);
+    }
+    t->live_bytes += (size_t)p->nused * p->size;
+    t->live_blocks += p->nused;
+    if (p->nused < p->capacity)
+        t->listed++;
+    return bad;
+}
+
+/* Add a run to the totals; in debug mode check its block's framing. */
+static size_t count_run(struct rcgc__mem *m, struct rcgc__run *r, struct totals *t)
+{
+    size_t bytes = r->nsegs * SEG;
+    t->runs += bytes;
+    if (r->kind == RCGC__SEG_RUN_META) {
+        t->meta += bytes;
+        return 0;
+    }
+    t->live_bytes += bytes - RCGC__RUN_HDR;
+    t->live_blocks++;
+    if (m->debug)
+        return rcgc__dbg_scan_live(m, (char *)(r + 1) + RCGC__DBG_HDR, bytes - RCGC__RUN_HDR);
+    return 0;
+}
+
+size_t rcgc__pool_check(struct rcgc__mem *m)
+{
+    size_t bad = 0;
+    struct totals t = {0, 0, 0, 0, 0};
+    for (uint32_t i = m->first_arena; i < m->hw; i++) {
+        struct rcgc__arena *a = &m->arenas[i];
+        char *abase = (char *)m->base + (size_t)i * RCGC__ARENA_BYTES;
+        if (a->state == RCGC__ARENA_SPAN) {
+            struct rcgc__run *r = (struct rcgc__run *)abase;
+            if (r->seg.heap != (rcgc_heap *)m || (r->kind != RCGC__SEG_RUN_OBJ && r->kind != RCGC__SEG_RUN_META) ||
+                (r->nsegs + RCGC__ARENA_SEGS - 1) / RCGC__ARENA_SEGS != a->span) {
+                BAD("span run %p: bad header\n", (void *)r);
+                continue;
+            }
+            bad += count_run(m, r, &t);
+            continue;
+        }
+        if (a->state != RCGC__ARENA_ACTIVE)
+            continue;
+        for (uint64_t h = a->head; h; h &= h - 1) {
+            unsigned s = (unsigned)__builtin_ctzll(h);
+            struct rcgc__pool *p = (struct rcgc__pool *)(abase + (size_t)s * SEG);
+            if (p->kind == RCGC__SEG_POOL) {
+                bad += check_pool(m, p, &t);
+                continue;
+            }
+            struct rcgc__run *r = (struct rcgc__run *)p;
+            if ((r->kind != RCGC__SEG_RUN_OBJ && r->kind != RCGC__SEG_RUN_META) ||
+                r->seg.heap != (rcgc_heap *)m || r->nsegs == 0 || s + r->nsegs > 64) {
+                BAD("segment %p: bad header (kind %u)\n", (void *)p, r->kind);
+                continue;
+            }
+            uint64_t mask = (r->nsegs == 64 ? ~(uint64_t)0 : (((uint64_t)1 << r->nsegs) - 1)) << s;
+            if ((a->used & mask) != mask || (a->head & mask) != ((uint64_t)1 << s))
+                BAD("run %p: segment maps disagree\n", (void *)r);
+            bad += count_run(m, r, &t);
+        }
+    }
+    /* Class lists: well formed, right class, partly used. */
+    size_t onlists = 0;
+    for (unsigned f = 0; f < RCGC__NFAMS; f++)
+        for (unsigned c = 0; c < RCGC__NCLASSES; c++) {
+            struct rcgc__pool *prev = NULL;
+            size_t n = 0;
+            for (struct rcgc__pool *p = m->used[f][c]; p; prev = p, p = p->next) {
+                if (p->family != f || p->szidx != c || p->prev != prev || p->nused == 0 ||
+                    p->nused >= p->capacity) {
+                    BAD("class list %u/%u: bad pool %p\n", f, c, (void *)p);
+                    break;
+                }
+                if (++n > m->narenas * (size_t)RCGC__ARENA_SEGS) {
+                    BAD("class list %u/%u loops\n", f, c);
+                    break;
+                }
+            }
+            onlists += n;
+        }
+    if (onlists != t.listed)
+        BAD("%zu pools on class lists, %zu partly used\n", onlists, t.listed);
+    t.live_bytes += m->big_bytes;
+    t.live_blocks += m->bigcount;
+    if (t.live_bytes != m->live_bytes || t.live_blocks != m->live_blocks)
+        BAD("live: %zu bytes in %zu blocks, counters say %zu in %zu\n", t.live_bytes,
+            t.live_blocks, m->live_bytes, m->live_blocks);
+    if (t.runs != m->run_bytes || t.meta != m->meta_bytes)
+        BAD("runs: %zu bytes (%zu tables), counters say %zu (%zu)\n", t.runs, t.meta,
+            m->run_bytes, m->meta_bytes);
+    return bad;
+}
