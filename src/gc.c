@@ -601,6 +601,9 @@ static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old
     rcgc__weakref_gc_handle(heap, unreachable);
     finalize_garbage(heap, unreachable);
     handle_resurrected(heap, unreachable, still, old);
+    /* Weak references that finalizers made to or inside the final set die
+    ** too, without callbacks, before clear() breaks the cycles. */
+    rcgc__weakref_gc_clear(heap, still);
 
     size_t collected = list_size(m, still);
     delete_garbage(heap, still, old);

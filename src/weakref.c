@@ -1,26 +1,925 @@
 /*
-** weakref.c -- weak references (issue 4). Until the weak-reference layer
-** lands no type can be weak-referenced, so no object ever carries
-** RCGC__F_WEAKREFS and these hooks have nothing to do.
+** weakref.c -- weak references (Python's weakref.ref and weakref.finalize):
+** the side table from referents to their weak-reference lists, the weak
+** reference and finalize object types, and the hooks the object layer
+** (death by refcount), the collector (death in a garbage cycle) and heap.c
+** (teardown, checks) call. Containers live in weakmap.c. Must not touch
+** generation lists or object memory other than the weak-reference objects'
+** own fields and the RCGC__F_WEAKREFS header bit. docs/weakref.md explains
+** the ordering rules.
 */
+#include <string.h>
+
 #include "weakref.h"
+
+#define MEM(heap) (&(heap)->mem)
+
+/* ------------------------------------------------------------------ */
+/* State                                                              */
+/* ------------------------------------------------------------------ */
+
+/* One side-table slot: key = handle of the referent's header (0 = empty),
+** head = its weak-reference list. */
+typedef struct wslot {
+    uint32_t key;
+    uint32_t pad_;
+    rcgc__wnode *head;
+} wslot;
+
+/*
+** heap->weak, created on first use so that a heap without weak references
+** pays one NULL pointer. Invariants (rcgc__weakref_check):
+**   - 'slots' is an open-addressing table with linear probing, 'cap' a
+**     power of two (or 0), used * 2 <= cap; every key is reachable from its
+**     ideal slot without crossing an empty one;
+**   - nnodes == the number of nodes over all lists;
+**   - the registry lists every registered rcgc_finalize in creation order
+**     ('index' ascending) and holds one strong reference to each.
+*/
+typedef struct weak_state {
+    wslot *slots;
+    uint32_t cap;
+    uint32_t used;
+    unsigned shift;         /* 32 - log2(cap): multiplicative hashing */
+    size_t nnodes;
+    struct rcgc_finalize *reg_first, *reg_last;
+    size_t nreg;
+    uint64_t next_index;
+    bool shutdown;          /* heap free ran the atexit finalizers */
+    rcgc_type types[RCGC__WT_COUNT];
+} weak_state;
+
+struct rcgc_weakref {
+    rcgc__wnode node; /* must be first */
+    rcgc_weakref_callback cb;
+    void *cb_arg;     /* strong, or NULL */
+    uint64_t hash;    /* valid with RCGC__WN_HASHED */
+};
+
+struct rcgc_finalize {
+    rcgc__wnode node; /* must be first */
+    rcgc_finalize_fn fn;
+    void *arg;        /* strong, or NULL */
+    void *ctx;
+    struct rcgc_finalize *rprev, *rnext; /* registry, while registered */
+    uint64_t index;   /* creation order */
+    bool registered;
+    bool atexit;
+};
+
+static void wr_clear(void *obj);
+static int wr_traverse(void *obj, rcgc_visit_fn visit, void *arg);
+static void fin_clear(void *obj);
+static int fin_traverse(void *obj, rcgc_visit_fn visit, void *arg);
+
+/* A weak reference without callback owns nothing, so it can never be part
+** of a cycle and its death in a collection needs no callback decision:
+** its type has no traverse and it is never tracked (cheap to create). A
+** reference with a callback is tracked, so that the collector can tell
+** whether the reference itself is garbage (then its callback never runs). */
+static void types_init(rcgc_type *t)
+{
+    t[RCGC__WT_REF].name = "weakref";
+    t[RCGC__WT_REF].size = sizeof(struct rcgc_weakref);
+    t[RCGC__WT_REF].clear = wr_clear;
+    t[RCGC__WT_REF_CB] = t[RCGC__WT_REF];
+    t[RCGC__WT_REF_CB].traverse = wr_traverse;
+    t[RCGC__WT_FINALIZE].name = "finalize";
+    t[RCGC__WT_FINALIZE].size = sizeof(struct rcgc_finalize);
+    t[RCGC__WT_FINALIZE].traverse = fin_traverse;
+    t[RCGC__WT_FINALIZE].clear = fin_clear;
+    rcgc__weakmap_type_init(&t[RCGC__WT_MAP]);
+}
+
+static const rcgc_type *type_of_head(rcgc_heap *heap, const rcgc__head *h)
+{
+    return heap->types[h->type_];
+}
+
+/* Created on first use and never freed: the types in it must outlive
+** every object (the region goes back to the OS with it). */
+static weak_state *state_get(rcgc_heap *heap)
+{
+    if (!heap->weak) {
+        weak_state *st = rcgc_calloc(heap, 1, sizeof(weak_state));
+        if (!st)
+            return NULL;
+        types_init(st->types);
+        heap->weak = st;
+    }
+    return heap->weak;
+}
+
+const rcgc_type *rcgc__weak_type(rcgc_heap *heap, int which)
+{
+    weak_state *st = state_get(heap);
+    return st ? &st->types[which] : NULL;
+}
+
+static bool head_is(rcgc_heap *heap, const rcgc__head *h, int which)
+{
+    weak_state *st = heap->weak;
+    return st && type_of_head(heap, h) == &st->types[which];
+}
+
+bool rcgc__weak_is_type(const void *obj, int which)
+{
+    return head_is(rcgc__mem_heap_of(obj), rcgc__head_of(obj), which);
+}
+
+/* ------------------------------------------------------------------ */
+/* Side table                                                         */
+/* ------------------------------------------------------------------ */
+
+static uint32_t obj_key(rcgc_heap *heap, const void *obj)
+{
+    return rcgc__handle(MEM(heap), rcgc__head_of(obj));
+}
+
+static uint32_t ideal(const weak_state *st, uint32_t key)
+{
+    return (uint32_t)(key * 2654435769u) >> st->shift;
+}
+
+/* The slot holding 'key', or NULL. */
+static wslot *slot_find(weak_state *st, uint32_t key)
+{
+    if (!st || st->cap == 0)
+        return NULL;
+    uint32_t mask = st->cap - 1;
+    for (uint32_t i = ideal(st, key);; i = (i + 1) & mask) {
+        wslot *s = &st->slots[i];
+        if (s->key == key)
+            return s;
+        if (s->key == 0)
+            return NULL;
+    }
+}
+
+/* Insert 'key' (absent; room reserved). */
+static wslot *slot_insert(weak_state *st, uint32_t key)
+{
+    uint32_t mask = st->cap - 1;
+    uint32_t i = ideal(st, key);
+    while (st->slots[i].key != 0)
+        i = (i + 1) & mask;
+    st->slots[i].key = key;
+    st->used++;
+    return &st->slots[i];
+}
+
+/* Remove slot s by shifting later members of its probe run back. */
+static void slot_remove(weak_state *st, wslot *s)
+{
+    uint32_t mask = st->cap - 1;
+    uint32_t i = (uint32_t)(s - st->slots), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (st->slots[j].key == 0)
+            break;
+        uint32_t k = ideal(st, st->slots[j].key);
+        /* The member at j may stay iff its ideal slot k lies cyclically
+        ** in (i, j]. */
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays)
+            continue;
+        st->slots[i] = st->slots[j];
+        i = j;
+    }
+    st->slots[i].key = 0;
+    st->slots[i].head = NULL;
+    st->used--;
+}
+
+rcgc_status rcgc__weak_reserve(rcgc_heap *heap, size_t n)
+{
+    weak_state *st = state_get(heap);
+    if (!st)
+        return RCGC_ENOMEM;
+    if (((size_t)st->used + n) * 2 <= st->cap)
+        return RCGC_OK;
+    size_t cap = st->cap ? st->cap : 16;
+    while (((size_t)st->used + n) * 2 > cap)
+        cap *= 2;
+    if (cap > ((size_t)1 << 31))
+        return RCGC_ENOMEM;
+    wslot *ns = rcgc_calloc(heap, cap, sizeof *ns);
+    if (!ns)
+        return RCGC_ENOMEM;
+    wslot *old = st->slots;
+    uint32_t oldcap = st->cap;
+    st->slots = ns;
+    st->cap = (uint32_t)cap;
+    st->used = 0;
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < cap)
+        bits++;
+    st->shift = 32u - bits;
+    for (uint32_t i = 0; i < oldcap; i++) {
+        if (old[i].key) {
+            wslot *s = slot_insert(st, old[i].key);
+            s->head = old[i].head;
+        }
+    }
+    rcgc_free(heap, old);
+    return RCGC_OK;
+}
+
+void rcgc__wnode_link(rcgc_heap *heap, rcgc__wnode *node, void *obj)
+{
+    weak_state *st = heap->weak;
+    uint32_t key = obj_key(heap, obj);
+    rcgc__head *h = rcgc__head_of(obj);
+    wslot *s = (h->flags_ & RCGC__F_WEAKREFS) ? slot_find(st, key) : NULL;
+    node->obj = obj;
+    node->prev = node->next = NULL;
+    st->nnodes++;
+    if (!s) {
+        s = slot_insert(st, key);
+        s->head = node;
+        h->flags_ |= RCGC__F_WEAKREFS;
+        return;
+    }
+    rcgc__wnode *head = s->head;
+    if (node->kind != RCGC__WK_REF && head->kind == RCGC__WK_REF) {
+        /* After the shared callback-less reference: newest first. */
+        node->prev = head;
+        node->next = head->next;
+        if (head->next)
+            head->next->prev = node;
+        head->next = node;
+        return;
+    }
+    node->next = head;
+    head->prev = node;
+    s->head = node;
+}
+
+void rcgc__wnode_unlink(rcgc_heap *heap, rcgc__wnode *node)
+{
+    void *obj = node->obj;
+    if (!obj)
+        return;
+    weak_state *st = heap->weak;
+    if (node->next)
+        node->next->prev = node->prev;
+    if (node->prev) {
+        node->prev->next = node->next;
+    } else {
+        wslot *s = slot_find(st, obj_key(heap, obj));
+        if (!s)
+            rcgc__panic_obj(heap, obj, "weak reference list without a side-table entry");
+        if (node->next) {
+            s->head = node->next;
+        } else {
+            slot_remove(st, s);
+            rcgc__head_of(obj)->flags_ &= (uint16_t)~RCGC__F_WEAKREFS;
+        }
+    }
+    node->obj = NULL;
+    node->prev = node->next = NULL;
+    st->nnodes--;
+}
+
+rcgc_status rcgc__weak_check_referent(rcgc_heap *heap, const void *obj, const char *what)
+{
+    if (!obj) {
+        rcgc_heap_printf(heap, "%s: NULL object\n", what);
+        return RCGC_EINVAL;
+    }
+    if (rcgc__mem_heap_of(obj) != heap)
+        rcgc__panic_obj(heap, obj, "%s: object of another heap", what);
+    const rcgc__head *h = rcgc__head_of(obj);
+    const rcgc_type *t = rcgc_type_of(obj);
+    if (!(t->flags & RCGC_TYPE_WEAKREFABLE)) {
+        rcgc_heap_printf(heap, "%s: cannot create weak reference to '%s' object\n", what,
+                         t->name ? t->name : "?");
+        return RCGC_EINVAL;
+    }
+    if (h->refcnt_ == 0) {
+        rcgc_heap_printf(heap, "%s: cannot create weak reference to '%s' object %p "
+                               "while it is being destroyed\n", what,
+                         t->name ? t->name : "?", obj);
+        return RCGC_EINVAL;
+    }
+    return RCGC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Death: detach lists, run callbacks                                 */
+/* ------------------------------------------------------------------ */
+
+static void *owner_of(rcgc__wnode *n)
+{
+    /* The node is the first member of rcgc_weakref and rcgc_finalize. */
+    return n->kind == RCGC__WK_ENTRY ? rcgc__weakmap_entry_owner(n) : (void *)n;
+}
+
+enum { DETACH_DEALLOC, DETACH_GC, DETACH_GC_LATE };
+
+/* Unlink every weak reference to obj (they read as dead from now on) and
+** append the ones whose callback must run to the chain at *tail, holding a
+** strong reference to each owner. Returns the new tail. 'mode':
+**   DETACH_DEALLOC  death by refcount: every callback runs;
+**   DETACH_GC       collection: only callbacks of owners outside the
+**                   unreachable set run;
+**   DETACH_GC_LATE  references created by finalizers: no user callback,
+**                   only container bookkeeping. */
+static rcgc__wnode **detach_all(rcgc_heap *heap, void *obj, rcgc__wnode **tail, int mode)
+{
+    weak_state *st = heap->weak;
+    rcgc__head *h = rcgc__head_of(obj);
+    wslot *s = slot_find(st, obj_key(heap, obj));
+    h->flags_ &= (uint16_t)~RCGC__F_WEAKREFS;
+    if (!s)
+        return tail;
+    rcgc__wnode *n = s->head;
+    slot_remove(st, s);
+    while (n) {
+        rcgc__wnode *next = n->next;
+        n->obj = NULL;
+        n->prev = n->next = NULL;
+        st->nnodes--;
+        if (n->kind != RCGC__WK_REF) {
+            void *owner = owner_of(n);
+            if (n->kind == RCGC__WK_ENTRY)
+                rcgc__weakmap_entry_died(n);
+            bool run = mode == DETACH_DEALLOC ||
+                       (!(rcgc__head_of(owner)->flags_ & RCGC__F_UNREACHABLE) &&
+                        (mode == DETACH_GC || n->kind == RCGC__WK_ENTRY));
+            if (run) {
+                rcgc_ref(owner);
+                n->flags |= RCGC__WN_PENDING;
+                *tail = n;
+                tail = &n->next;
+            }
+        }
+        n = next;
+    }
+    *tail = NULL;
+    return tail;
+}
+
+static void finalize_fire(rcgc_heap *heap, struct rcgc_finalize *f);
+
+/* Run a chain built by detach_all, in order. Each callback may do anything
+** (allocate, collect, create or drop weak references): the chain is owned
+** by this call and each owner stays alive until its callback returned. */
+static void run_chain(rcgc_heap *heap, rcgc__wnode *n)
+{
+    while (n) {
+        rcgc__wnode *next = n->next;
+        n->next = NULL;
+        n->flags &= (uint8_t)~RCGC__WN_PENDING;
+        void *owner = owner_of(n);
+        switch (n->kind) {
+        case RCGC__WK_REF_CB: {
+            struct rcgc_weakref *wr = owner;
+            if (wr->cb && wr->cb(wr, wr->cb_arg) != 0)
+                rcgc_heap_printf(heap, "rcgc: error ignored in weak reference callback "
+                                       "<weakref %p>\n", (void *)wr);
+            break;
+        }
+        case RCGC__WK_FINALIZE:
+            finalize_fire(heap, owner);
+            break;
+        case RCGC__WK_ENTRY:
+            rcgc__weakmap_entry_purge(heap, n);
+            break;
+        default:
+            break;
+        }
+        rcgc_unref(owner);
+        n = next;
+    }
+}
 
 void rcgc__weakref_on_dealloc(rcgc_heap *heap, void *obj)
 {
-    (void)heap;
-    (void)obj;
+    rcgc__wnode *first = NULL;
+    detach_all(heap, obj, &first, DETACH_DEALLOC);
+    run_chain(heap, first);
+}
+
+static void gc_walk(rcgc_heap *heap, rcgc__head *list, int mode)
+{
+    if (!heap->weak)
+        return; /* no weak reference was ever made on this heap */
+    struct rcgc__mem *m = MEM(heap);
+    rcgc__wnode *first = NULL, **tail = &first;
+    uint32_t end = rcgc__handle(m, list);
+    /* Collection phase: no user code runs, the list does not change. */
+    for (uint32_t x = list->next_; x != end;) {
+        rcgc__head *h = rcgc__unhandle(m, x);
+        x = h->next_;
+        const rcgc_type *t = type_of_head(heap, h);
+        const rcgc_type *types = ((weak_state *)heap->weak)->types;
+        /* Weak references inside the set die without callback, before
+        ** clear() could make their referents die and fire them. */
+        if (t == &types[RCGC__WT_REF_CB] || t == &types[RCGC__WT_FINALIZE])
+            rcgc__wnode_unlink(heap, (rcgc__wnode *)(h + 1));
+        else if (t == &types[RCGC__WT_MAP])
+            rcgc__weakmap_kill(heap, h + 1);
+        if (h->flags_ & RCGC__F_WEAKREFS)
+            tail = detach_all(heap, h + 1, tail, mode);
+    }
+    /* Callback phase: every weak reference into the set is dead now. */
+    run_chain(heap, first);
 }
 
 void rcgc__weakref_gc_handle(rcgc_heap *heap, rcgc__head *unreachable)
 {
-    (void)heap;
-    (void)unreachable;
+    gc_walk(heap, unreachable, DETACH_GC);
 }
 
-void rcgc__weakref_heap_fini(rcgc_heap *heap) { (void)heap; }
+void rcgc__weakref_gc_clear(rcgc_heap *heap, rcgc__head *still)
+{
+    gc_walk(heap, still, DETACH_GC_LATE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Weak reference objects                                             */
+/* ------------------------------------------------------------------ */
+
+static void wr_clear(void *obj)
+{
+    struct rcgc_weakref *wr = obj;
+    rcgc__wnode_unlink(rcgc__mem_heap_of(obj), &wr->node);
+    RCGC_CLEAR(wr->cb_arg);
+}
+
+static int wr_traverse(void *obj, rcgc_visit_fn visit, void *arg)
+{
+    struct rcgc_weakref *wr = obj;
+    RCGC_VISIT(wr->cb_arg);
+    return 0;
+}
+
+static bool is_weakref(const void *obj)
+{
+    return rcgc__weak_is_type(obj, RCGC__WT_REF) || rcgc__weak_is_type(obj, RCGC__WT_REF_CB);
+}
+
+static void check_weakref_arg(const void *wr, const char *what)
+{
+    rcgc_heap *heap = rcgc__mem_heap_of(wr);
+    if (!is_weakref(wr))
+        rcgc__panic_obj(heap, wr, "%s: not a weak reference", what);
+}
+
+/* The shared callback-less reference to obj, or NULL. */
+static struct rcgc_weakref *find_basic(rcgc_heap *heap, const void *obj)
+{
+    if (!(rcgc__head_of(obj)->flags_ & RCGC__F_WEAKREFS))
+        return NULL;
+    wslot *s = slot_find(heap->weak, obj_key(heap, obj));
+    if (s && s->head->kind == RCGC__WK_REF)
+        return (struct rcgc_weakref *)s->head;
+    return NULL;
+}
+
+bool rcgc_weakref_supported(const void *obj)
+{
+    return obj && (rcgc_type_of(obj)->flags & RCGC_TYPE_WEAKREFABLE) != 0;
+}
+
+bool rcgc_weakref_is(const void *obj)
+{
+    return obj && is_weakref(obj);
+}
+
+rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
+                               void *cb_arg)
+{
+    if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
+        return NULL;
+    struct rcgc_weakref *wr;
+    if (!cb && (wr = find_basic(heap, obj)) != NULL)
+        return rcgc_ref(wr);
+    const rcgc_type *t = rcgc__weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
+    wr = t ? rcgc_new(heap, t) : NULL;
+    if (!wr)
+        return NULL;
+    /* rcgc_new may have run a collection, whose callbacks may have made the
+    ** shared reference meanwhile. */
+    if (!cb) {
+        struct rcgc_weakref *basic = find_basic(heap, obj);
+        if (basic) {
+            rcgc_unref(wr);
+            return rcgc_ref(basic);
+        }
+    }
+    if (rcgc__weak_reserve(heap, 1) != RCGC_OK) {
+        rcgc_unref(wr);
+        return NULL;
+    }
+    wr->node.kind = cb ? RCGC__WK_REF_CB : RCGC__WK_REF;
+    wr->cb = cb;
+    wr->cb_arg = rcgc_xref(cb_arg);
+    rcgc__wnode_link(heap, &wr->node, obj);
+    return wr;
+}
+
+void *rcgc_weakref_get(rcgc_weakref *wr)
+{
+    void *obj = wr->node.obj;
+    /* Refcount 0: queued for deallocation (the trashcan); already dead. */
+    if (!obj || rcgc__head_of(obj)->refcnt_ == 0)
+        return NULL;
+    return rcgc_ref(obj);
+}
+
+bool rcgc_weakref_is_alive(const rcgc_weakref *wr)
+{
+    return rcgc__weak_alive(wr->node.obj);
+}
+
+size_t rcgc_weakref_count(const void *obj)
+{
+    if (!obj || !(rcgc__head_of(obj)->flags_ & RCGC__F_WEAKREFS))
+        return 0;
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    wslot *s = slot_find(heap->weak, obj_key(heap, obj));
+    size_t n = 0;
+    for (rcgc__wnode *x = s ? s->head : NULL; x; x = x->next)
+        n++;
+    return n;
+}
+
+int rcgc_weakref_visit(const void *obj, int (*fn)(rcgc_weakref *wr, void *arg), void *arg)
+{
+    if (!obj || !(rcgc__head_of(obj)->flags_ & RCGC__F_WEAKREFS))
+        return 0;
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    wslot *s = slot_find(heap->weak, obj_key(heap, obj));
+    for (rcgc__wnode *x = s ? s->head : NULL; x;) {
+        rcgc__wnode *next = x->next;
+        if (x->kind == RCGC__WK_REF || x->kind == RCGC__WK_REF_CB) {
+            int r = fn((struct rcgc_weakref *)x, arg);
+            if (r)
+                return r;
+        }
+        x = next;
+    }
+    return 0;
+}
+
+static uint64_t identity_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p >> 4;
+    x *= 0x9E3779B97F4A7C15ull;
+    return x ^ (x >> 32);
+}
+
+rcgc_status rcgc_weakref_hash(rcgc_weakref *wr, rcgc_hash_fn hash, void *ctx, uint64_t *out)
+{
+    check_weakref_arg(wr, "rcgc_weakref_hash");
+    if (wr->node.flags & RCGC__WN_HASHED) {
+        *out = wr->hash;
+        return RCGC_OK;
+    }
+    void *obj = wr->node.obj;
+    if (!rcgc__weak_alive(obj))
+        return RCGC_ESTATE; /* CPython: TypeError "weak object has gone away" */
+    rcgc_ref(obj);
+    uint64_t hv = hash ? hash(obj, ctx) : identity_hash(obj);
+    rcgc_unref(obj);
+    wr->hash = hv;
+    wr->node.flags |= RCGC__WN_HASHED;
+    *out = hv;
+    return RCGC_OK;
+}
+
+bool rcgc_weakref_eq(rcgc_weakref *a, rcgc_weakref *b, rcgc_eq_fn eq, void *ctx)
+{
+    if (a == b)
+        return true;
+    void *oa = a->node.obj, *ob = b->node.obj;
+    if (!rcgc__weak_alive(oa) || !rcgc__weak_alive(ob))
+        return false;
+    if (!eq)
+        return oa == ob;
+    rcgc_ref(oa);
+    rcgc_ref(ob);
+    bool r = eq(oa, ob, ctx);
+    rcgc_unref(ob);
+    rcgc_unref(oa);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* finalize                                                           */
+/* ------------------------------------------------------------------ */
+
+static void fin_clear(void *obj)
+{
+    struct rcgc_finalize *f = obj;
+    rcgc__wnode_unlink(rcgc__mem_heap_of(obj), &f->node);
+    RCGC_CLEAR(f->arg);
+}
+
+static int fin_traverse(void *obj, rcgc_visit_fn visit, void *arg)
+{
+    struct rcgc_finalize *f = obj;
+    RCGC_VISIT(f->arg);
+    return 0;
+}
+
+static void check_finalize_arg(const void *f, const char *what)
+{
+    if (!rcgc__weak_is_type(f, RCGC__WT_FINALIZE))
+        rcgc__panic_obj(rcgc__mem_heap_of(f), f, "%s: not a finalize object", what);
+}
+
+static void unregister(weak_state *st, struct rcgc_finalize *f)
+{
+    if (f->rprev)
+        f->rprev->rnext = f->rnext;
+    else
+        st->reg_first = f->rnext;
+    if (f->rnext)
+        f->rnext->rprev = f->rprev;
+    else
+        st->reg_last = f->rprev;
+    f->rprev = f->rnext = NULL;
+    f->registered = false;
+    st->nreg--;
+}
+
+rcgc_finalize *rcgc_finalize_new(rcgc_heap *heap, void *obj, rcgc_finalize_fn fn, void *arg,
+                                 void *ctx)
+{
+    if (!fn) {
+        rcgc_heap_printf(heap, "rcgc_finalize_new: NULL function\n");
+        return NULL;
+    }
+    if (rcgc__weak_check_referent(heap, obj, "rcgc_finalize_new") != RCGC_OK)
+        return NULL;
+    const rcgc_type *t = rcgc__weak_type(heap, RCGC__WT_FINALIZE);
+    struct rcgc_finalize *f = t ? rcgc_new(heap, t) : NULL;
+    if (!f)
+        return NULL;
+    if (rcgc__weak_reserve(heap, 1) != RCGC_OK) {
+        rcgc_unref(f);
+        return NULL;
+    }
+    weak_state *st = heap->weak;
+    f->node.kind = RCGC__WK_FINALIZE;
+    f->fn = fn;
+    f->arg = rcgc_xref(arg);
+    f->ctx = ctx;
+    f->atexit = true;
+    f->index = st->next_index++;
+    rcgc__wnode_link(heap, &f->node, obj);
+    /* The registry's reference keeps the finalizer alive until it runs or
+    ** is detached (weakref.finalize's class-level _registry). */
+    f->registered = true;
+    f->rprev = st->reg_last;
+    if (st->reg_last)
+        st->reg_last->rnext = f;
+    else
+        st->reg_first = f;
+    st->reg_last = f;
+    st->nreg++;
+    rcgc_ref(f);
+    return f;
+}
+
+/* Unregister f and run it; the registry's reference is dropped last. */
+static int finalize_run(rcgc_heap *heap, struct rcgc_finalize *f, bool *ran)
+{
+    weak_state *st = heap->weak;
+    unregister(st, f);
+    rcgc__wnode_unlink(heap, &f->node);
+    void *arg = f->arg;
+    f->arg = NULL;
+    int r = 0;
+    *ran = !st->shutdown;
+    if (*ran)
+        r = f->fn(arg, f->ctx);
+    rcgc_xunref(arg);
+    rcgc_unref(f);
+    return r;
+}
+
+static void finalize_fire(rcgc_heap *heap, struct rcgc_finalize *f)
+{
+    if (!f->registered)
+        return; /* called early or detached while its callback was pending */
+    bool ran;
+    if (finalize_run(heap, f, &ran) < 0)
+        rcgc_heap_printf(heap, "rcgc: error ignored in finalize callback <finalize %p>\n",
+                         (void *)f);
+}
+
+bool rcgc_finalize_call(rcgc_finalize *f, int *result)
+{
+    check_finalize_arg(f, "rcgc_finalize_call");
+    if (!f->registered)
+        return false;
+    bool ran;
+    int r = finalize_run(rcgc__mem_heap_of(f), f, &ran);
+    if (result)
+        *result = r;
+    return ran;
+}
+
+bool rcgc_finalize_peek(rcgc_finalize *f, rcgc_finalize_info *out)
+{
+    check_finalize_arg(f, "rcgc_finalize_peek");
+    if (!f->registered || !rcgc__weak_alive(f->node.obj))
+        return false;
+    out->obj = rcgc_ref(f->node.obj);
+    out->fn = f->fn;
+    out->arg = rcgc_xref(f->arg);
+    out->ctx = f->ctx;
+    return true;
+}
+
+bool rcgc_finalize_detach(rcgc_finalize *f, rcgc_finalize_info *out)
+{
+    check_finalize_arg(f, "rcgc_finalize_detach");
+    if (!f->registered || !rcgc__weak_alive(f->node.obj))
+        return false;
+    rcgc_heap *heap = rcgc__mem_heap_of(f);
+    out->obj = rcgc_ref(f->node.obj);
+    out->fn = f->fn;
+    out->arg = f->arg; /* the registry's reference passes to the caller */
+    out->ctx = f->ctx;
+    f->arg = NULL;
+    unregister(heap->weak, f);
+    rcgc__wnode_unlink(heap, &f->node);
+    rcgc_unref(f);
+    return true;
+}
+
+bool rcgc_finalize_is_alive(const rcgc_finalize *f)
+{
+    check_finalize_arg(f, "rcgc_finalize_is_alive");
+    return f->registered;
+}
+
+void rcgc_finalize_set_atexit(rcgc_finalize *f, bool atexit)
+{
+    check_finalize_arg(f, "rcgc_finalize_set_atexit");
+    f->atexit = atexit;
+}
+
+bool rcgc_finalize_get_atexit(const rcgc_finalize *f)
+{
+    check_finalize_arg(f, "rcgc_finalize_get_atexit");
+    return f->atexit;
+}
+
+/* ------------------------------------------------------------------ */
+/* Heap free and checks                                               */
+/* ------------------------------------------------------------------ */
+
+void rcgc__weakref_heap_fini(rcgc_heap *heap)
+{
+    weak_state *st = heap->weak;
+    if (!st)
+        return;
+    /* Newest registered atexit finalizer first; search again after each
+    ** one, so finalizers registered meanwhile run too (weakref's _exitfunc
+    ** and its _dirty flag). */
+    for (;;) {
+        struct rcgc_finalize *f = st->reg_last;
+        while (f && !f->atexit)
+            f = f->rprev;
+        if (!f)
+            break;
+        bool ran;
+        if (finalize_run(heap, f, &ran) < 0)
+            rcgc_heap_printf(heap, "rcgc: error ignored in finalize callback <finalize %p> "
+                                   "at heap free\n", (void *)f);
+    }
+    st->shutdown = true;
+    /* The rest (atexit off) never run; drop the registry's references. */
+    while (st->reg_last) {
+        struct rcgc_finalize *f = st->reg_last;
+        unregister(st, f);
+        rcgc__wnode_unlink(heap, &f->node);
+        void *arg = f->arg;
+        f->arg = NULL;
+        rcgc_xunref(arg);
+        rcgc_unref(f);
+    }
+}
+
+typedef struct check_ctx {
+    rcgc_heap *heap;
+    size_t bad;
+} check_ctx;
+
+static int check_object(void *obj, void *arg)
+{
+    check_ctx *c = arg;
+    rcgc_heap *heap = c->heap;
+    const rcgc__head *h = rcgc__head_of(obj);
+    if ((h->flags_ & RCGC__F_WEAKREFS) && !slot_find(heap->weak, obj_key(heap, obj))) {
+        rcgc_heap_printf(heap, "rcgc_heap_check: %p carries the weakrefs flag but has no "
+                               "side-table entry\n", obj);
+        c->bad++;
+    }
+    if (head_is(heap, h, RCGC__WT_MAP))
+        c->bad += rcgc__weakmap_check(heap, obj);
+    return 0;
+}
+
+static size_t check_lists(rcgc_heap *heap, weak_state *st)
+{
+    struct rcgc__mem *m = MEM(heap);
+    size_t bad = 0, used = 0, nodes = 0;
+    for (uint32_t i = 0; i < st->cap; i++) {
+        wslot *s = &st->slots[i];
+        if (!s->key)
+            continue;
+        used++;
+        if (slot_find(st, s->key) != s) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: weak side table: key %u not found "
+                                   "from its ideal slot\n", s->key);
+            bad++;
+        }
+        rcgc__head *h = rcgc__unhandle(m, s->key);
+        if (!rcgc__mem_is_obj_block(m, h)) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: weak side table names %p, not a live "
+                                   "object\n", (void *)(h + 1));
+            bad++;
+            continue;
+        }
+        if (!(h->flags_ & RCGC__F_WEAKREFS) || !s->head) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: %p has a side-table entry but no "
+                                   "weakrefs flag or an empty list\n", (void *)(h + 1));
+            bad++;
+            continue;
+        }
+        rcgc__wnode *prev = NULL;
+        size_t steps = 0;
+        for (rcgc__wnode *n = s->head; n; n = n->next) {
+            if (++steps > st->nnodes + 1) {
+                rcgc_heap_printf(heap, "rcgc_heap_check: weak list of %p loops\n",
+                                 (void *)(h + 1));
+                return bad + 1;
+            }
+            nodes++;
+            if (n->obj != (void *)(h + 1) || n->prev != prev ||
+                (n->flags & RCGC__WN_PENDING) || n->kind < RCGC__WK_REF ||
+                n->kind > RCGC__WK_ENTRY || (n->kind == RCGC__WK_REF && prev)) {
+                rcgc_heap_printf(heap, "rcgc_heap_check: weak list of %p: bad node %p "
+                                       "(kind %u)\n", (void *)(h + 1), (void *)n, n->kind);
+                bad++;
+            }
+            prev = n;
+        }
+    }
+    if (used != st->used || used * 2 > st->cap || nodes != st->nnodes) {
+        rcgc_heap_printf(heap, "rcgc_heap_check: weak side table counts: %zu/%u slots, "
+                               "%zu/%zu nodes\n", used, st->used, nodes, st->nnodes);
+        bad++;
+    }
+    return bad;
+}
+
+static size_t check_registry(rcgc_heap *heap, weak_state *st)
+{
+    struct rcgc__mem *m = MEM(heap);
+    size_t bad = 0, n = 0;
+    uint64_t last = 0;
+    struct rcgc_finalize *prev = NULL;
+    for (struct rcgc_finalize *f = st->reg_first; f; f = f->rnext) {
+        if (++n > st->nreg) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: finalize registry longer than %zu\n",
+                             st->nreg);
+            return bad + 1;
+        }
+        rcgc__head *h = rcgc__head_of(f);
+        if (!rcgc__mem_is_obj_block(m, h) || !head_is(heap, h, RCGC__WT_FINALIZE) ||
+            h->refcnt_ == 0 || !f->registered || f->rprev != prev ||
+            (n > 1 && f->index <= last)) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: bad finalize registry entry %p\n",
+                             (void *)f);
+            bad++;
+        }
+        last = f->index;
+        prev = f;
+    }
+    if (n != st->nreg || st->reg_last != prev) {
+        rcgc_heap_printf(heap, "rcgc_heap_check: finalize registry count %zu != %zu\n", n,
+                         st->nreg);
+        bad++;
+    }
+    return bad;
+}
 
 size_t rcgc__weakref_check(rcgc_heap *heap)
 {
-    (void)heap;
-    return 0;
+    weak_state *st = heap->weak;
+    if (!st)
+        return 0;
+    size_t bad = check_lists(heap, st) + check_registry(heap, st);
+    check_ctx c = {heap, 0};
+    rcgc_gc_visit_objects(heap, -1, check_object, &c);
+    rcgc_gc_visit_objects(heap, RCGC_GC_FROZEN, check_object, &c);
+    return bad + c.bad;
 }
