@@ -1,0 +1,120 @@
+/*
+** kit.h -- internal to the object kit (kit*.c, json.c): the object layouts,
+** the kit context and the helpers the kit's files share. The kit is the top
+** layer: it sees only include/rcgc.h and include/rcgc_kit.h, never the
+** core's internal headers.
+*/
+#ifndef RCGC_KIT_INTERNAL_H
+#define RCGC_KIT_INTERNAL_H
+
+#include "rcgc_kit.h"
+
+/* The small-int cache covers CPython's range. */
+#define KIT_SMALL_MIN (-5)
+#define KIT_SMALL_MAX 256
+#define KIT_NSMALL (KIT_SMALL_MAX - KIT_SMALL_MIN + 1)
+
+/*
+** The kit context, raw memory of its heap. none/true/false and the small
+** ints are immortal and owned by nobody: they outlive the kit until the heap
+** is freed. 'untrack_dicts' selects the dict tracking rule (rcgc_kit.h).
+*/
+struct rcgc_kit {
+    rcgc_heap *heap;
+    void *none;
+    void *true_;
+    void *false_;
+    void *small[KIT_NSMALL]; /* all NULL when small ints are off */
+    size_t nimmortal;
+    uint64_t hash_key[2];
+    bool untrack_dicts;
+    bool callback_added;     /* the full-collection untracking callback */
+};
+
+typedef struct kit_bool { bool value; } kit_bool;
+typedef struct kit_int { int64_t value; } kit_int;
+typedef struct kit_float { double value; } kit_float;
+
+/* str and bytes share this layout: 'data' holds len bytes and a NUL. */
+typedef struct kit_str {
+    size_t len;
+    size_t nchars;   /* code points (str), == len (bytes) */
+    int64_t hash;    /* computed at creation */
+    char data[];
+} kit_str;
+
+/* A list owns 'items[0..len)', raw memory of its heap with room for 'cap';
+** items is NULL when cap is 0. Every item is a strong reference. */
+typedef struct kit_list {
+    size_t len;
+    size_t cap;
+    void **items;
+} kit_list;
+
+/*
+** A dict is CPython's compact dict. 'table' is one raw block: 'nslots'
+** uint32 slots (an index into the entries, or SLOT_EMPTY / SLOT_DUMMY), then
+** 'usable' entries in insertion order. Entries [0, nentries) are filled or
+** deleted (key == NULL); 'used' of them are live. nslots is a power of two
+** >= 8 and usable == nslots * 2 / 3, so a probe always ends at an empty slot.
+** table is NULL (and every count 0) for a dict that never held an item.
+*/
+typedef struct kit_entry {
+    int64_t hash;
+    void *key;
+    void *value;
+} kit_entry;
+
+typedef struct kit_dict {
+    size_t used;
+    size_t nentries;
+    size_t usable;
+    size_t nslots;
+    uint32_t *table;
+} kit_dict;
+
+extern const rcgc_type rcgc__kit_none_type;
+extern const rcgc_type rcgc__kit_bool_type;
+extern const rcgc_type rcgc__kit_int_type;
+extern const rcgc_type rcgc__kit_float_type;
+extern const rcgc_type rcgc__kit_str_type;
+extern const rcgc_type rcgc__kit_bytes_type;
+extern const rcgc_type rcgc__kit_list_type;
+extern const rcgc_type rcgc__kit_dict_type;
+
+/* kit_str.c: SipHash-1-3 of bytes under the kit's key, as a Python hash
+** (never -1). */
+int64_t rcgc__kit_hash_bytes(const uint64_t key[2], const void *data, size_t len);
+/* kit_str.c: the length (1-4) of the valid UTF-8 sequence at s, with its
+** code point in *cp, or 0 if the bytes there are not one. avail > 0. */
+size_t rcgc__kit_utf8_seq(const unsigned char *s, size_t avail, uint32_t *cp);
+/* kit_str.c: repr of a str or bytes. */
+void rcgc__kit_str_repr(const void *obj, rcgc_kit_buf *buf);
+/* kit.c: CPython's hash of a double (equal to the int hash when integral). */
+int64_t rcgc__kit_hash_double(double v);
+/* kit.c: Python's float repr ("1.0", "1e+16", "inf", "nan"). */
+void rcgc__kit_float_repr(double v, rcgc_kit_buf *buf);
+/* kit.c: depth-limited equality (rcgc_kit_equal). */
+int rcgc__kit_equal(const void *a, const void *b, int depth);
+/* kit_dict.c: equality of two dicts (depth for their values). */
+int rcgc__kit_dict_equal(const kit_dict *a, const kit_dict *b, int depth);
+/* kit_dict.c: the bytes of the dict's raw table. */
+size_t rcgc__kit_dict_table_bytes(const void *dict);
+/* kit_dict.c: true when no key or value may become tracked. */
+bool rcgc__kit_dict_is_atomic(const void *dict);
+/* kit_dict.c: lookup with a hash already computed; returns the entry. */
+kit_entry *rcgc__kit_dict_find(const kit_dict *d, const void *key, int64_t hash);
+
+/* True if storing obj in an untracked container must track the container:
+** obj's type has traverse (it is or may become tracked) and it is mortal. */
+static inline bool rcgc__kit_may_be_tracked(const void *obj)
+{
+    return rcgc_type_of(obj)->traverse != NULL && !rcgc_is_immortal(obj);
+}
+
+static inline bool rcgc__kit_is(const void *obj, const rcgc_type *t)
+{
+    return obj && rcgc_type_of(obj) == t;
+}
+
+#endif
