@@ -491,6 +491,90 @@ void rcgc_large_hooks_default(rcgc_large_hooks *out);
 ** pointer read out of uninitialised or freed debug memory. */
 bool rcgc_ptr_is_freed(const void *p);
 
+/*
+** Allocator statistics, declared once: X(name, description). The struct,
+** the text printer and the JSON writer all expand this list, so they never
+** drift. Every field is a uint64_t; "bytes" fields are bytes. The struct
+** starts with struct_size and version so callers built against an older
+** header keep working (rcgc_mem_stats_get fills min(struct_size, ours)).
+*/
+#define RCGC_MEM_STATS_VERSION 1
+#define RCGC_MEM_STATS_FIELDS(X)                                              \
+    X(live_bytes, "bytes in live blocks (objects and raw, block sizes)")      \
+    X(live_blocks, "live blocks (objects and raw)")                           \
+    X(small_bytes, "bytes in live pool blocks (<= 512 B)")                   \
+    X(small_blocks, "live pool blocks")                                       \
+    X(object_run_bytes, "bytes in live object blocks > 512 B (page runs)")    \
+    X(object_run_blocks, "live object blocks > 512 B")                        \
+    X(large_bytes, "bytes in live raw blocks > 512 B (large hooks)")          \
+    X(large_blocks, "live raw blocks > 512 B")                                \
+    X(pools, "pools in use (16 KiB each)")                                    \
+    X(pool_free_bytes, "free bytes inside pools in use (free + virgin blocks)") \
+    X(pool_header_bytes, "bytes lost to pool headers")                        \
+    X(pool_quantization_bytes, "bytes lost at pool ends (size does not divide)") \
+    X(unused_pool_bytes, "committed bytes of free segments in arenas in use")  \
+    X(run_header_bytes, "bytes lost to run headers and run page rounding")    \
+    X(table_bytes, "bytes of the allocator's own tables in the region")       \
+    X(meta_bytes, "bytes of the heap struct and arena table zone (reserved)") \
+    X(committed_bytes, "bytes of the region committed (readable/writable)")   \
+    X(returned_bytes, "bytes decommitted (given back to the OS), cumulative") \
+    X(region_bytes, "bytes of address space reserved")                        \
+    X(arenas_allocated_total, "arenas committed, cumulative")                 \
+    X(arenas_reclaimed, "arenas returned to the OS, cumulative")              \
+    X(arenas_highwater, "most arenas in use at once")                         \
+    X(arenas_current, "arenas in use now (1 MiB each)")                       \
+    X(alloc_calls, "allocations (object, raw malloc/calloc/realloc moves)")  \
+    X(free_calls, "frees (object and raw)")                                   \
+    X(fault_allocations, "allocations counted for fault injection")
+
+typedef struct rcgc_mem_stats {
+    size_t struct_size; /* set by the caller: sizeof(rcgc_mem_stats) */
+    uint32_t version;   /* set by rcgc_mem_stats_get: RCGC_MEM_STATS_VERSION */
+#define RCGC__STATS_FIELD(name, doc) uint64_t name;
+    RCGC_MEM_STATS_FIELDS(RCGC__STATS_FIELD)
+#undef RCGC__STATS_FIELD
+} rcgc_mem_stats;
+
+/* Fill 'out' (out->struct_size must be set; 0 means sizeof). Walks the
+** heap's pools: O(pools), no allocation. */
+void rcgc_mem_stats_get(rcgc_heap *heap, rcgc_mem_stats *out);
+/* Write the statistics as "name = value  # description" lines through the
+** output hook. */
+void rcgc_mem_stats_print(rcgc_heap *heap);
+/* Write them as one JSON object into buf (NUL-terminated when cap > 0).
+** Returns the length the full text needs, like snprintf. */
+size_t rcgc_mem_stats_json(rcgc_heap *heap, char *buf, size_t cap);
+/* CPython's sys._debugmallocstats(): per size class (pools, blocks in use,
+** available blocks), arenas, and where the bytes go; through the output
+** hook. */
+void rcgc_mem_debug_dump(rcgc_heap *heap);
+
+/*
+** "Where did my RSS go?": the process's resident memory split into what
+** this heap holds (resident pages of its region, measured with mincore;
+** live blocks vs free-but-held) and everything else. Linux only; fields
+** read 0 where the OS does not say.
+*/
+#define RCGC_MEM_RSS_FIELDS(X)                                                \
+    X(process_rss_bytes, "resident bytes of the whole process")               \
+    X(region_resident_bytes, "resident bytes of this heap's region")          \
+    X(live_bytes, "bytes in live blocks in the region")                       \
+    X(free_held_bytes, "resident region bytes not in live blocks")            \
+    X(large_bytes, "raw blocks > 512 B held through the large hooks")         \
+    X(returned_bytes, "bytes given back to the OS by this heap, cumulative")  \
+    X(outside_bytes, "resident bytes not accounted to this heap")
+
+typedef struct rcgc_mem_rss {
+#define RCGC__RSS_FIELD(name, doc) uint64_t name;
+    RCGC_MEM_RSS_FIELDS(RCGC__RSS_FIELD)
+#undef RCGC__RSS_FIELD
+} rcgc_mem_rss;
+
+/* Measure (RCGC_OK, or RCGC_EIO when /proc/self/statm cannot be read). */
+rcgc_status rcgc_mem_rss_get(rcgc_heap *heap, rcgc_mem_rss *out);
+/* Measure and write a short report through the output hook. */
+rcgc_status rcgc_mem_report(rcgc_heap *heap);
+
 /* ===================================================================== */
 /* Weak references                                                       */
 /* ===================================================================== */

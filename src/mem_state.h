@@ -124,8 +124,11 @@ struct rcgc__big {
     size_t bytes; /* bytes requested by the user */
 };
 
+/* 16-byte aligned, so its size is a multiple of 16: growing this struct
+** never shifts the 16-byte alignment of the members of struct rcgc_heap
+** after it (the collector's list sentinels are addressed by handles). */
 struct rcgc__mem {
-    void *base;            /* region base (segment 0 = heap's seghdr) */
+    _Alignas(16) void *base; /* region base (segment 0 = heap's seghdr) */
     size_t region_bytes;
     rcgc_page_hooks pages;
     rcgc_large_hooks large;
@@ -163,6 +166,7 @@ struct rcgc__mem {
     uint64_t arenas_allocated_total;
     uint64_t arenas_reclaimed;
     uint64_t committed_bytes; /* bytes the page hooks hold committed */
+    uint64_t returned_bytes;  /* bytes decommitted, cumulative */
     uint64_t nmalloc, nfree_calls; /* calls, for statistics */
 };
 

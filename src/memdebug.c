@@ -255,6 +255,11 @@ void rcgc__mem_bad_pointer(struct rcgc__mem *m, const void *p, const char *op,
     struct report r = {{0}, 0};
     const char *b = m->debug ? (const char *)p - RCGC__DBG_HDR : (const char *)p;
     const char *what = why;
+    if (!what && ((uintptr_t)p & (RCGC__ALIGN - 1)) == 0 &&
+        (uintptr_t)p - (uintptr_t)m->base < m->region_bytes &&
+        rcgc__mem_is_obj_block(m, (const char *)p - sizeof(rcgc__head)))
+        what = "bad ID: Allocated using API 'o', verified using API 'r' (an rcgc object "
+               "passed to the raw API; drop objects with rcgc_unref)";
     if (!what) {
         if ((uintptr_t)p - (uintptr_t)m->base >= m->region_bytes) {
             what = "pointer was never allocated by this heap";

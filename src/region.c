@@ -263,6 +263,7 @@ static void arena_release(struct rcgc__mem *m, uint32_t i, size_t commit_bytes)
 {
     m->pages.decommit(m->pages.ctx, arena_addr(m, i), ARENA);
     m->committed_bytes -= commit_bytes;
+    m->returned_bytes += commit_bytes;
     m->arenas_active--;
     m->arenas_reclaimed++;
     unused_push(m, i);
@@ -419,6 +420,7 @@ void rcgc__seg_free(struct rcgc__mem *m, void *seg, size_t nsegs)
     } else if (k >= DECOMMIT_MIN_SEGS) {
         m->pages.decommit(m->pages.ctx, seg, (size_t)k * SEG);
         m->committed_bytes -= popcount64(a->committed & mask) * SEG;
+        m->returned_bytes += popcount64(a->committed & mask) * SEG;
         a->committed &= ~mask;
     }
     usable_insert(m, i);

@@ -1,0 +1,387 @@
+/*
+** test_alloc_debug.c -- allocator debug mode (PARITY scenarios 56-57) and
+** allocator statistics (scenario 2's stats half, _debugmallocstats, JSON,
+** the RSS report).
+*/
+#include <stdlib.h>
+
+#include "harness.h"
+#include "heap.h"
+
+static rcgc_heap *debug_heap(void)
+{
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_enabled = false;
+    cfg.mem_debug = RCGC_MEM_DEBUG;
+    return th_heap_new_cfg(&cfg);
+}
+
+static const rcgc_type thing = {"thing", 40, 0, 0, NULL, NULL, NULL, NULL};
+
+/* Scenario 56: fill patterns. */
+TEST(alloc_debug_fill_patterns)
+{
+    rcgc_heap *h = debug_heap();
+    unsigned char *p = rcgc_malloc(h, 16);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(p[i], 0xCD);
+    CHECK_EQ_INT(p[16], 0xFD); /* trailing guard */
+    CHECK_EQ_INT(p[-1], 0xFD); /* leading guard */
+    CHECK_EQ_INT(p[-8], 'r');  /* API id */
+    CHECK_EQ_INT(rcgc_usable_size(h, p), 16);
+    unsigned char *keep = rcgc_malloc(h, 16);
+    rcgc_free(h, p);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(p[i], 0xDD); /* still our memory: the pool is in use */
+    unsigned char *z = rcgc_calloc(h, 4, 4);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(z[i], 0);
+    unsigned char *big = rcgc_malloc(h, 3000);
+    CHECK_EQ_INT(big[0], 0xCD);
+    CHECK_EQ_INT(big[2999], 0xCD);
+    CHECK_EQ_INT(big[3000], 0xFD);
+    CHECK_EQ_INT(rcgc_usable_size(h, big), 3000);
+    big[0] = 1;
+    big = rcgc_realloc(h, big, 5000);
+    CHECK_EQ_INT(big[0], 1);
+    CHECK_EQ_INT(big[5000], 0xFD);
+    CHECK(rcgc_owns(h, big));
+    CHECK(!rcgc_owns(h, big - 16));
+    void *o = rcgc_new(h, &thing);
+    CHECK(o != NULL);
+    CHECK(rcgc_owns(h, o));
+    for (int i = 0; i < 40; i++)
+        CHECK_EQ_INT(((unsigned char *)o)[i], 0);
+    CHECK(rcgc__mem_is_obj_block(&h->mem, (char *)o - 16));
+    CHECK_HEAP(h);
+    rcgc_unref(o);
+    rcgc_free(h, big);
+    rcgc_free(h, z);
+    rcgc_free(h, keep);
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
+}
+
+static void overrun_small(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *p = rcgc_malloc(h, 16);
+    p[16] = 'x';
+    rcgc_free(h, p);
+}
+static void underrun_small(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *p = rcgc_malloc(h, 16);
+    p[-1] = 'x';
+    rcgc_free(h, p);
+}
+static void overrun_large(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *p = rcgc_malloc(h, 2000);
+    p[2003] = 'x';
+    rcgc_free(h, p);
+}
+static void overrun_on_realloc(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *p = rcgc_malloc(h, 40);
+    p[40] = 'x';
+    p = rcgc_realloc(h, p, 41);
+}
+static void object_freed_as_raw(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    void *o = rcgc_new(h, &thing);
+    rcgc_free(h, o);
+}
+static void double_free(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    void *p = rcgc_malloc(h, 100);
+    void *keep = rcgc_malloc(h, 100);
+    (void)keep;
+    rcgc_free(h, p);
+    rcgc_free(h, p);
+}
+static void never_ours(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char buf[64];
+    rcgc_free(h, buf + 16);
+}
+static void write_after_free(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *p = rcgc_malloc(h, 32);
+    void *keep = rcgc_malloc(h, 32);
+    (void)keep;
+    rcgc_free(h, p);
+    p[5] = 1;
+    rcgc_malloc(h, 32); /* reuses p's block */
+}
+static void object_overrun(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *o = rcgc_new(h, &thing);
+    o[40] = 'x';
+    rcgc_unref(o);
+}
+
+/* Scenario 56: every misuse ends in the panic hook with CPython's wording
+** and a dump naming the block. */
+TEST(alloc_debug_detects_misuse)
+{
+    const char *msg = CHECK_PANICS(overrun_small, NULL, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, "at tail+0: 0x78 *** OUCH");
+    CHECK_CONTAINS(msg, "16 bytes originally requested");
+    CHECK_CONTAINS(msg, "Debug memory block at address p=");
+    CHECK_CONTAINS(msg, "The 7 pad bytes at p-7 are FORBIDDENBYTE, as expected.");
+    CHECK_CONTAINS(msg, "Data at p: cd cd");
+    msg = CHECK_PANICS(underrun_small, NULL, "bad leading pad byte");
+    CHECK_CONTAINS(msg, "at p-1: 0x78 *** OUCH");
+    CHECK_PANICS(overrun_large, NULL, "bad trailing pad byte");
+    CHECK_PANICS(overrun_on_realloc, NULL, "bad trailing pad byte");
+    CHECK_PANICS(object_freed_as_raw, NULL,
+                 "bad ID: Allocated using API 'o', verified using API 'r'");
+    CHECK_PANICS(double_free, NULL, "double free");
+    CHECK_PANICS(never_ours, NULL, "never allocated by this heap");
+    msg = CHECK_PANICS(write_after_free, NULL, "write after free");
+    CHECK_CONTAINS(msg, "byte at block+21 is 0x01");
+    CHECK_PANICS(object_overrun, NULL, "bad trailing pad byte");
+}
+
+/* The heap check finds damage to live and freed blocks without a free. */
+TEST(alloc_debug_heap_check_finds_damage)
+{
+    rcgc_heap *h = debug_heap();
+    char *p = rcgc_malloc(h, 24);
+    char *q = rcgc_malloc(h, 24);
+    char *big = rcgc_malloc(h, 1000);
+    CHECK_HEAP(h);
+    p[24] = 'x';
+    CHECK_EQ_INT(rcgc_heap_check(h), RCGC_ECORRUPT);
+    CHECK_CONTAINS(th_output, "bad trailing pad byte");
+    p[24] = (char)0xFD;
+    CHECK_HEAP(h);
+    rcgc_free(h, q);
+    q[10] = 7;
+    th_output_clear();
+    CHECK_EQ_INT(rcgc_heap_check(h), RCGC_ECORRUPT);
+    CHECK_CONTAINS(th_output, "was written after it was freed");
+    q[10] = (char)0xDD;
+    CHECK_HEAP(h);
+    big[-3] = 0;
+    th_output_clear();
+    CHECK_EQ_INT(rcgc_heap_check(h), RCGC_ECORRUPT);
+    CHECK_CONTAINS(th_output, "bad leading pad byte");
+    big[-3] = (char)0xFD;
+    CHECK_HEAP(h);
+    rcgc_free(h, big);
+    rcgc_free(h, p);
+    rcgc_heap_free(h);
+}
+
+/* Scenario 57: the freed-pointer heuristic. */
+TEST(alloc_ptr_is_freed_heuristic)
+{
+    void *v;
+    CHECK(rcgc_ptr_is_freed(NULL));
+    memset(&v, 0xCD, sizeof v);
+    CHECK(rcgc_ptr_is_freed(v));
+    memset(&v, 0xDD, sizeof v);
+    CHECK(rcgc_ptr_is_freed(v));
+    memset(&v, 0xFD, sizeof v);
+    CHECK(rcgc_ptr_is_freed(v));
+    int x;
+    CHECK(!rcgc_ptr_is_freed(&x));
+    memset(&v, 0xDD, sizeof v);
+    ((unsigned char *)&v)[0] = 0xDC;
+    CHECK(!rcgc_ptr_is_freed(v));
+    /* A pointer read out of a freed debug block reads as freed. */
+    rcgc_heap *h = debug_heap();
+    void **p = rcgc_malloc(h, 32);
+    void *keep = rcgc_malloc(h, 32);
+    p[1] = &x;
+    rcgc_free(h, p);
+    CHECK(rcgc_ptr_is_freed(p[1]));
+    rcgc_free(h, keep);
+    rcgc_heap_free(h);
+}
+
+/* Debug mode under random load: checked heap, exact contents. */
+TEST(alloc_debug_random_stress)
+{
+    uint64_t rng = th_seed();
+    rcgc_heap *h = debug_heap();
+    enum { NS = 300 };
+    unsigned char *s[NS] = {0};
+    size_t n[NS] = {0};
+    for (int step = 0; step < 20000; step++) {
+        int i = (int)(th_rand(&rng) % NS);
+        size_t want = th_rand(&rng) % ((step & 7) ? 600 : 9000);
+        if (s[i]) {
+            for (size_t k = 0; k < n[i]; k++)
+                if (s[i][k] != (unsigned char)(i + k)) {
+                    CHECK(!"contents changed");
+                    break;
+                }
+        }
+        if (s[i] && (step & 1)) {
+            rcgc_free(h, s[i]);
+            s[i] = NULL;
+            continue;
+        }
+        s[i] = s[i] ? rcgc_realloc(h, s[i], want) : rcgc_malloc(h, want);
+        for (size_t k = n[i] < want && s[i] ? n[i] : want; k < want; k++)
+            s[i][k] = (unsigned char)(i + k);
+        for (size_t k = 0; k < want; k++)
+            s[i][k] = (unsigned char)(i + k);
+        n[i] = want;
+        if (step % 500 == 0)
+            CHECK_HEAP(h);
+    }
+    for (int i = 0; i < NS; i++)
+        rcgc_free(h, s[i]);
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
+}
+
+/* ===================================================================== */
+/* Statistics                                                             */
+/* ===================================================================== */
+
+static rcgc_mem_stats stats(rcgc_heap *h)
+{
+    rcgc_mem_stats s;
+    s.struct_size = sizeof s;
+    rcgc_mem_stats_get(h, &s);
+    return s;
+}
+
+/* Scenario 2's stats half: blocks in use + available = capacity. */
+TEST(alloc_stats_pool_counts)
+{
+    rcgc_heap *h = th_heap_new();
+    rcgc_mem_stats s0 = stats(h);
+    CHECK_EQ_INT(s0.version, RCGC_MEM_STATS_VERSION);
+    void *v[1014];
+    for (int i = 0; i < 1014; i++)
+        v[i] = rcgc_malloc(h, 16);
+    rcgc_mem_stats s = stats(h);
+    CHECK_EQ_INT(s.pools - s0.pools, 2);
+    CHECK_EQ_INT(s.small_blocks - s0.small_blocks, 1014);
+    CHECK_EQ_INT(s.live_bytes, s.small_bytes + s.object_run_bytes + s.large_bytes);
+    CHECK_EQ_INT(s.live_blocks, s.small_blocks + s.object_run_blocks + s.large_blocks);
+    rcgc_mem_debug_dump(h);
+    CHECK_CONTAINS(th_output, "Small block threshold = 512, in 32 size classes.");
+    CHECK_CONTAINS(th_output, "    0     16           2            1014          1012");
+    CHECK_CONTAINS(th_output, "# arenas allocated current");
+    CHECK_CONTAINS(th_output, "# bytes lost to pool headers");
+    for (int i = 0; i < 1014; i++)
+        rcgc_free(h, v[i]);
+    s = stats(h);
+    CHECK_EQ_INT(s.pools, s0.pools);
+    rcgc_heap_free(h);
+}
+
+/* Scenario 4 through the public stats: arenas reclaimed, one kept. */
+TEST(alloc_stats_arenas)
+{
+    rcgc_heap *h = th_heap_new();
+    rcgc_mem_stats s0 = stats(h);
+    size_t n = 253 * 64 * 3 + 500;
+    void **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = rcgc_malloc(h, 64);
+    rcgc_mem_stats s1 = stats(h);
+    CHECK(s1.arenas_current >= s0.arenas_current + 3);
+    CHECK_EQ_INT(s1.arenas_highwater, s1.arenas_current);
+    for (size_t i = 0; i < n; i++)
+        rcgc_free(h, v[i]);
+    free(v);
+    rcgc_mem_stats s2 = stats(h);
+    CHECK_EQ_INT(s2.arenas_current, s0.arenas_current + 1);
+    CHECK_EQ_INT(s2.arenas_reclaimed, s1.arenas_current - s2.arenas_current);
+    CHECK_EQ_INT(s2.unused_pool_bytes - s0.unused_pool_bytes, 64 * 16384); /* the kept arena */
+    CHECK_EQ_INT(s2.live_blocks, s0.live_blocks);
+    CHECK(s2.returned_bytes >= s2.arenas_reclaimed * (1u << 20));
+    rcgc_heap_free(h);
+}
+
+TEST(alloc_stats_text_and_json)
+{
+    rcgc_heap *h = th_heap_new();
+    void *p = rcgc_malloc(h, 100000);
+    void *o = rcgc_new(h, &thing);
+    rcgc_mem_stats_print(h);
+    CHECK_CONTAINS(th_output, "rcgc allocator statistics (version 1)");
+    CHECK_CONTAINS(th_output, "large_blocks             =                    1");
+    CHECK_CONTAINS(th_output, "# bytes in live blocks");
+    char small[16];
+    size_t need = rcgc_mem_stats_json(h, small, sizeof small);
+    CHECK(need > sizeof small);
+    CHECK_EQ_INT(strlen(small), sizeof small - 1);
+    char *buf = malloc(need + 1);
+    CHECK_EQ_INT(rcgc_mem_stats_json(h, buf, need + 1), need);
+    CHECK_EQ_INT(strlen(buf), need);
+    CHECK(buf[0] == '{' && buf[need - 1] == '}');
+    CHECK_CONTAINS(buf, "\"version\": 1, \"live_bytes\": ");
+    CHECK_CONTAINS(buf, "\"large_bytes\": 100000,");
+    CHECK_CONTAINS(buf, "\"fault_allocations\": ");
+    free(buf);
+    /* An older, shorter struct gets only its prefix. */
+    rcgc_mem_stats s;
+    memset(&s, 0xAB, sizeof s);
+    s.struct_size = offsetof(rcgc_mem_stats, small_bytes);
+    rcgc_mem_stats_get(h, &s);
+    CHECK_EQ_INT(s.version, 1);
+    CHECK(s.live_bytes > 100000);
+    CHECK_EQ_U64(s.small_bytes, 0xABABABABABABABABull);
+    rcgc_unref(o);
+    rcgc_free(h, p);
+    rcgc_heap_free(h);
+}
+
+TEST(alloc_rss_report_reconciles)
+{
+    rcgc_heap *h = th_heap_new();
+    enum { N = 20000 };
+    void **v = malloc(N * sizeof *v);
+    for (int i = 0; i < N; i++) {
+        v[i] = rcgc_malloc(h, 256);
+        memset(v[i], 1, 256);
+    }
+    rcgc_mem_rss r;
+    CHECK_EQ_INT(rcgc_mem_rss_get(h, &r), RCGC_OK);
+    CHECK(r.process_rss_bytes > 0);
+    CHECK(r.region_resident_bytes >= (uint64_t)N * 256);
+    CHECK(r.live_bytes >= (uint64_t)N * 256);
+    CHECK_EQ_U64(r.region_resident_bytes, r.live_bytes + r.free_held_bytes);
+    CHECK_EQ_U64(r.process_rss_bytes,
+                 r.region_resident_bytes + r.large_bytes + r.outside_bytes);
+    uint64_t before = r.region_resident_bytes;
+    for (int i = 0; i < N; i++)
+        rcgc_free(h, v[i]);
+    free(v);
+    CHECK_EQ_INT(rcgc_mem_rss_get(h, &r), RCGC_OK);
+    /* Freed arenas are returned: at most the kept arena and the first
+    ** arena's pools stay resident. */
+    CHECK(r.region_resident_bytes + (uint64_t)N * 256 / 2 < before);
+    CHECK(r.returned_bytes > 0);
+    CHECK_EQ_INT(rcgc_mem_report(h), RCGC_OK);
+    CHECK_CONTAINS(th_output, "rcgc memory report");
+    CHECK_CONTAINS(th_output, "outside_bytes");
+    rcgc_heap_free(h);
+}
