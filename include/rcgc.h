@@ -19,6 +19,12 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; everything declared in the
+** public headers is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define RCGC_VERSION_MAJOR 0
 #define RCGC_VERSION_MINOR 1
 #define RCGC_VERSION_PATCH 0
@@ -735,6 +741,10 @@ bool rcgc_finalize_is_alive(const rcgc_finalize *f);
 /* Run at heap free if still registered (default true). */
 void rcgc_finalize_set_atexit(rcgc_finalize *f, bool atexit);
 bool rcgc_finalize_get_atexit(const rcgc_finalize *f);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
