@@ -7,7 +7,11 @@ each round (A B, B A, ...), after 'warmup' rounds that are thrown away, and
 returns each side's samples. Bench.result() prints
 
   RESULT bench=<suite>/<case> unit=<u> ours=<median> theirs=<median> anchor=<a> ratio=<median of per-round ratios>
-  DETAIL bench=<suite>/<case> anchor=<a> ours_min=.. ours_max=.. theirs_min=.. theirs_max=.. rounds=N [note="..."]
+  DETAIL bench=<suite>/<case> anchor=<a> ours_min=.. ours_max=.. theirs_min=.. theirs_max=.. rounds=N load=L [note="..."]
+
+where L is the highest 1-minute load average seen before a run of the
+comparison: above the number of CPUs, other work shared the machine and
+wall-clock figures (pauses above all) are inflated.
 
 A side that fails (non-zero exit, no SAMPLE line, a missing program)
 prints 'ERROR ...' or 'SKIP ...' lines instead, and the suite goes on.
@@ -102,6 +106,7 @@ class Bench:
 
     def __init__(self, suite):
         self.suite = suite
+        self.load = 0.0
 
     def measure(self, name, sides, rounds=None, warmup=None, same_output=False,
                 budget_s=None):
@@ -121,6 +126,7 @@ class Bench:
             else:
                 labels.append(label)
         samples = {label: [] for label in labels}
+        self.load = 0.0  # highest 1-minute load average seen before a run
         failed = {}
         reference = None
         t0 = time.perf_counter()
@@ -135,6 +141,7 @@ class Bench:
             live = [l for l in labels if l not in failed]
             k = r % len(live) if live else 0
             for label in live[k:] + live[:k]:
+                self.load = max(self.load, os.getloadavg()[0])
                 try:
                     metrics, other = run_once(sides[label])
                 except RunError as e:
@@ -172,7 +179,7 @@ class Bench:
             emit(f"RESULT bench={bench} unit={unit} ours={fmt(median(o))} "
                  f"theirs={fmt(median(t))} anchor={anchor} ratio={ratio}")
             detail += f" theirs_min={fmt(min(t))} theirs_max={fmt(max(t))}"
-        detail += f" rounds={len(o)}"
+        detail += f" rounds={len(o)} load={self.load:.1f}"
         if note:
             detail += f" note=\"{note}\""
         emit(detail)

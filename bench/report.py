@@ -48,10 +48,12 @@ def main(paths):
            "alternating, after a warm-up round. `ours` and `theirs` are medians; `ratio` is "
            "the median of the per-round ours/theirs ratios. Every unit is lower-is-better: "
            "a ratio below 1.0 means rcgc wins. The measured side is a release build "
-           "(`-O2`, assertions off).", "",
+           "(`-O2`, assertions off). `load` is the highest 1-minute load average seen "
+           "before a run of the comparison: above the CPU count, other work shared the "
+           "machine and wall-clock figures (pauses above all) are inflated.", "",
            "| suite | case | unit | ours | theirs | anchor | ratio | ours min-max | "
-           "theirs min-max | rounds |",
-           "|---|---|---|---:|---:|---|---:|---:|---:|---:|"]
+           "theirs min-max | rounds | load |",
+           "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for _, run in runs:
         for r in run["results"]:
             bench = r.get("bench", "?")
@@ -62,7 +64,7 @@ def main(paths):
             out.append("| " + " | ".join(cell(x) for x in (
                 suite, case, r.get("unit", ""), r.get("ours", ""), r.get("theirs", ""),
                 r.get("anchor", ""), r.get("ratio", ""), o_range, t_range,
-                d.get("rounds", ""))) + " |")
+                d.get("rounds", ""), d.get("load", ""))) + " |")
 
     out += ["", "## Runs", "",
             "| suite | date (UTC) | command | machine | kernel | build | commit | load at start |",
