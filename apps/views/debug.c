@@ -1,0 +1,717 @@
+/*
+** debug.c -- /debug/gc, /debug/views, /debug/workers, /debug/census,
+** /debug/referrers, /debug/memory (dashboard + JSON) and /metrics.
+**
+** Cross-worker figures come from the shared statistics region (every worker
+** can read every slot); heap internals (census, referrers) are this worker's.
+** Commands for other workers (collect, enable, disable, threshold) are put in
+** the target's slot and the target is woken with SIGUSR1; it applies them at
+** its next loop turn, between requests.
+*/
+#include "views.h"
+
+#include "dashboard_html.h"
+
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ===================================================================== */
+/* Aggregation helpers                                                   */
+/* ===================================================================== */
+
+static shm_state *shm(void) { return views_worker->shm; }
+
+static bool slot_live(const worker_slot *s) { return s->pid > 0 && s->state != SLOT_EMPTY; }
+
+/* Cumulative counters of every worker that ever ran. */
+static void aggregate(worker_slot *out)
+{
+    shm_state *m = shm();
+    memcpy(out, &m->retired, sizeof *out);
+    for (uint32_t i = 0; i < m->nworkers; i++)
+        if (slot_live(&m->slots[i]))
+            stats_fold(out, &m->slots[i]);
+}
+
+static uint64_t lat_percentile(const view_stats *vs, double p)
+{
+    uint64_t total = 0, acc = 0;
+    for (int i = 0; i < VIEWS_LAT_BUCKETS; i++)
+        total += vs->lat[i];
+    if (!total)
+        return 0;
+    for (int i = 0; i < VIEWS_LAT_BUCKETS; i++) {
+        acc += vs->lat[i];
+        if ((double)acc >= p * (double)total)
+            return 1ull << i; /* the bucket's upper bound, microseconds */
+    }
+    return 1ull << (VIEWS_LAT_BUCKETS - 1);
+}
+
+static vobj *json_result(view_request *r, vbuf *b)
+{
+    /* Pre-rendered JSON: handed to MHD as is. */
+    size_t len;
+    if (b->oom) {
+        vbuf_fini(b);
+        return view_fail(r, 503, "out of memory");
+    }
+    char *d = vbuf_take(b, &len);
+    r->response = MHD_create_response_from_buffer(len, d, MHD_RESPMEM_MUST_FREE);
+    if (!r->response) {
+        free(d);
+        return view_fail(r, 503, "out of memory");
+    }
+    MHD_add_response_header(r->response, "Content-Type",
+                            r->content_type ? r->content_type : "application/json");
+    return NULL;
+}
+
+static void views_json(vbuf *b)
+{
+    worker_slot *agg = malloc(sizeof *agg);
+    if (!agg) {
+        vbuf_puts(b, "[]");
+        return;
+    }
+    aggregate(agg);
+    vbuf_puts(b, "[");
+    bool first = true;
+    for (int i = 0; i < router_count(); i++) {
+        const route *rt = router_get(i);
+        const view_stats *vs = &agg->views[i];
+        double n = vs->requests ? (double)vs->requests : 1.0;
+        vbuf_printf(b, "%s{\"view\":", first ? "" : ",");
+        first = false;
+        vbuf_json_str(b, rt->name, strlen(rt->name));
+        vbuf_puts(b, ",\"pattern\":");
+        vbuf_json_str(b, rt->pattern, strlen(rt->pattern));
+        vbuf_printf(b,
+                    ",\"requests\":%llu,\"errors\":%llu,\"avg_us\":%.1f,\"p50_us\":%llu,"
+                    "\"p99_us\":%llu,\"allocs_per_request\":%.1f,\"alloc_bytes_per_request\":null,"
+                    "\"live_delta_per_request\":%.2f,\"sampled\":%llu,\"retained_objects\":%lld,"
+                    "\"escapes\":%llu,\"leak\":%s,\"slope\":%.2f,\"internal\":%s",
+                    (unsigned long long)vs->requests, (unsigned long long)vs->errors,
+                    (double)vs->time_us / n, (unsigned long long)lat_percentile(vs, 0.5),
+                    (unsigned long long)lat_percentile(vs, 0.99), (double)vs->allocs / n,
+                    (double)vs->live_delta / n, (unsigned long long)vs->sampled,
+                    (long long)vs->retained, (unsigned long long)vs->escapes,
+                    vs->leak ? "true" : "false", (double)vs->slope,
+                    rt->internal ? "true" : "false");
+        if (vs->escape_type[0]) {
+            vbuf_puts(b, ",\"escape\":{\"type\":");
+            vbuf_json_str(b, vs->escape_type, strlen(vs->escape_type));
+            vbuf_puts(b, ",\"referrer_chain\":");
+            vbuf_json_str(b, vs->escape_chain, strlen(vs->escape_chain));
+            vbuf_puts(b, "}");
+        }
+        vbuf_puts(b, "}");
+    }
+    vbuf_puts(b, "]");
+    free(agg);
+}
+
+static const char *freeze_name(int f)
+{
+    return f == FREEZE_ON ? "on" : f == FREEZE_IMMORTAL ? "immortal" : "off";
+}
+
+static void workers_json(vbuf *b)
+{
+    shm_state *m = shm();
+    vbuf_puts(b, "[");
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        vbuf_printf(b,
+                    "%s{\"index\":%u,\"pid\":%d,\"state\":%u,\"incarnation\":%u,\"requests\":%llu,"
+                    "\"rss\":%llu,\"pss\":%llu,\"shared\":%llu,\"private_dirty\":%llu,"
+                    "\"private_clean\":%llu,\"tracked\":%llu,\"frozen\":%llu,\"gc_enabled\":%s,"
+                    "\"pause_max_ms\":%.3f,\"collections\":[%llu,%llu,%llu]}",
+                    i ? "," : "", i, s->pid, s->state, s->incarnation,
+                    (unsigned long long)s->requests, (unsigned long long)s->rss,
+                    (unsigned long long)s->pss, (unsigned long long)s->shared,
+                    (unsigned long long)s->private_dirty, (unsigned long long)s->private_clean,
+                    (unsigned long long)s->tracked, (unsigned long long)s->frozen,
+                    s->gc_enabled ? "true" : "false", (double)s->pause_max_ns / 1e6,
+                    (unsigned long long)s->gc_collections[0],
+                    (unsigned long long)s->gc_collections[1],
+                    (unsigned long long)s->gc_collections[2]);
+    }
+    vbuf_puts(b, "]");
+}
+
+/* ===================================================================== */
+/* /debug/gc                                                             */
+/* ===================================================================== */
+
+static vobj *view_gc(view_request *r)
+{
+    worker *w = views_worker;
+    rcgc_heap *h = w->heap;
+    vbuf b;
+    vbuf_init(&b);
+    unsigned th[3];
+    size_t cnt[3];
+    rcgc_gc_get_threshold(h, th);
+    rcgc_gc_get_count(h, cnt);
+    uint64_t budget = 0;
+    rcgc_gc_mode mode = rcgc_gc_get_mode(h, &budget);
+    rcgc_gc_pauses p;
+    rcgc_gc_get_pauses(h, &p);
+    vbuf_printf(&b,
+                "{\"worker\":%d,\"pid\":%d,\"enabled\":%s,\"mode\":\"%s\",\"pause_budget_ms\":%.3f,"
+                "\"threshold\":[%u,%u,%u],\"count\":[%zu,%zu,%zu],\"freeze_count\":%zu,"
+                "\"freeze_mode\":\"%s\",\"garbage\":%zu,\"debug\":%u,"
+                "\"pauses\":{\"steps\":%llu,\"total_ms\":%.3f,\"max_ms\":%.3f},\"generations\":[",
+                w->index, (int)getpid(), rcgc_gc_is_enabled(h) ? "true" : "false",
+                mode == RCGC_GC_INCREMENTAL ? "incremental" : "generational",
+                (double)budget / 1e6, th[0], th[1], th[2], cnt[0], cnt[1], cnt[2],
+                rcgc_gc_get_freeze_count(h), freeze_name(shm()->freeze),
+                rcgc_gc_garbage_count(h), rcgc_gc_get_debug(h), (unsigned long long)p.steps,
+                (double)p.total_ns / 1e6, (double)p.max_ns / 1e6);
+    for (int g = 0; g < 3; g++) {
+        rcgc_gc_stats st;
+        rcgc_gc_get_stats(h, g, &st);
+        vbuf_printf(&b,
+                    "%s{\"generation\":%d,\"size\":%zu,\"collections\":%llu,\"collected\":%llu,"
+                    "\"uncollectable\":%llu,\"candidates\":%llu,\"total_ms\":%.3f,"
+                    "\"max_pause_ms\":%.3f}",
+                    g ? "," : "", g, rcgc_gc_generation_size(h, g),
+                    (unsigned long long)st.collections, (unsigned long long)st.collected,
+                    (unsigned long long)st.uncollectable, (unsigned long long)st.candidates,
+                    (double)st.duration_ns / 1e6, (double)st.max_pause_ns / 1e6);
+    }
+    vbuf_puts(&b, "],\"workers\":");
+    workers_json(&b);
+    vbuf_puts(&b, ",\"actions\":[\"POST /debug/gc/collect?generation=2&worker=self|all|N\","
+                  "\"POST /debug/gc/enable?worker=...\",\"POST /debug/gc/disable?worker=...\","
+                  "\"POST /debug/gc/threshold?value=A,B,C&worker=...\"]}\n");
+    return json_result(r, &b);
+}
+
+/* Apply a command here, or hand it to other workers and wait for them. */
+static void send_commands(view_request *r, uint32_t op, const int args[3], vbuf *b)
+{
+    worker *w = views_worker;
+    shm_state *m = shm();
+    const char *target = req_query(r, "worker");
+    int only = -1; /* -1: all workers */
+    if (!target || !*target || !strcmp(target, "self"))
+        only = w->index;
+    else if (strcmp(target, "all") != 0) {
+        char *end;
+        long v = strtol(target, &end, 10);
+        if (*end || v < 0 || v >= (long)m->nworkers) {
+            view_fail(r, 400, "worker must be self, all or 0..%u", m->nworkers - 1);
+            return;
+        }
+        only = (int)v;
+    }
+    uint32_t seqs[VIEWS_MAX_WORKERS] = {0};
+    bool sent[VIEWS_MAX_WORKERS] = {false};
+    long long here = -1;
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        if (only >= 0 && (int)i != only)
+            continue;
+        if ((int)i == w->index) {
+            if (op == CMD_COLLECT)
+                here = rcgc_gc_collect(w->heap, args[0]);
+            else if (op == CMD_ENABLE)
+                rcgc_gc_enable(w->heap);
+            else if (op == CMD_DISABLE)
+                rcgc_gc_disable(w->heap);
+            else if (op == CMD_THRESHOLD)
+                rcgc_gc_set_threshold(w->heap, (unsigned)args[0], (unsigned)args[1],
+                                      (unsigned)args[2]);
+            continue;
+        }
+        worker_slot *s = &m->slots[i];
+        if (s->state != SLOT_READY || s->pid <= 0)
+            continue;
+        s->cmd_op = op;
+        for (int k = 0; k < 3; k++)
+            s->cmd_arg[k] = args[k];
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        seqs[i] = s->cmd_seq + 1;
+        s->cmd_seq = seqs[i];
+        sent[i] = true;
+        kill(s->pid, SIGUSR1);
+    }
+    /* Wait up to 2 s for the others (they apply commands between requests). */
+    uint64_t deadline = now_ns() + 2000000000u;
+    vbuf_puts(b, "\"workers\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        if ((int)i == w->index && (only < 0 || only == w->index)) {
+            vbuf_printf(b, "%s{\"worker\":%u,\"done\":true", first ? "" : ",", i);
+            if (op == CMD_COLLECT)
+                vbuf_printf(b, ",\"found\":%lld", here);
+            vbuf_puts(b, "}");
+            first = false;
+            continue;
+        }
+        if (!sent[i])
+            continue;
+        while (m->slots[i].cmd_done != seqs[i] && now_ns() < deadline) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        vbuf_printf(b, "%s{\"worker\":%u,\"done\":%s}", first ? "" : ",", i,
+                    m->slots[i].cmd_done == seqs[i] ? "true" : "false");
+        first = false;
+    }
+    vbuf_puts(b, "]");
+}
+
+static vobj *gc_command(view_request *r, uint32_t op)
+{
+    int args[3] = {2, 0, 0};
+    vbuf b;
+    vbuf_init(&b);
+    if (op == CMD_COLLECT) {
+        args[0] = (int)req_query_int(r, "generation", 2, 0, 2);
+        if (r->status)
+            return NULL;
+    } else if (op == CMD_THRESHOLD) {
+        const char *v = req_query(r, "value");
+        unsigned a, bb, c;
+        if (!v || sscanf(v, "%u,%u,%u", &a, &bb, &c) != 3)
+            return view_fail(r, 400, "value must be A,B,C (three thresholds)");
+        args[0] = (int)a;
+        args[1] = (int)bb;
+        args[2] = (int)c;
+    }
+    static const char *const names[] = {"", "collect", "enable", "disable", "threshold"};
+    vbuf_printf(&b, "{\"action\":\"%s\",", names[op]);
+    if (op == CMD_COLLECT)
+        vbuf_printf(&b, "\"generation\":%d,", args[0]);
+    send_commands(r, op, args, &b);
+    if (r->status) {
+        vbuf_fini(&b);
+        return NULL;
+    }
+    vbuf_puts(&b, "}\n");
+    return json_result(r, &b);
+}
+
+static vobj *view_gc_collect(view_request *r) { return gc_command(r, CMD_COLLECT); }
+static vobj *view_gc_enable(view_request *r) { return gc_command(r, CMD_ENABLE); }
+static vobj *view_gc_disable(view_request *r) { return gc_command(r, CMD_DISABLE); }
+static vobj *view_gc_threshold(view_request *r) { return gc_command(r, CMD_THRESHOLD); }
+
+/* ===================================================================== */
+/* /debug/views, /debug/workers                                          */
+/* ===================================================================== */
+
+static vobj *view_views(view_request *r)
+{
+    vbuf b;
+    vbuf_init(&b);
+    const views_config *cfg = views_worker->cfg;
+    vbuf_printf(&b,
+                "{\"workers\":%u,\"leak_sample\":%u,\"trace\":\"%s\",\"attribution\":"
+                "\"allocations from the heap's allocation counter around each view; live_delta = "
+                "tracked objects after - before the response; retained = net live tracked objects "
+                "a sampled request added, its garbage collected; escapes = sampled requests that left "
+                "new objects alive\",\"views\":",
+                shm()->nworkers, cfg->leak_sample,
+                cfg->trace == TRACE_OFF ? "off" : cfg->trace == TRACE_EXACT ? "exact" : "sampled");
+    views_json(&b);
+    vbuf_puts(&b, "}\n");
+    return json_result(r, &b);
+}
+
+static vobj *view_workers(view_request *r)
+{
+    vbuf b;
+    vbuf_init(&b);
+    shm_state *m = shm();
+    uint64_t pd = 0, rss = 0, pss = 0, n = 0;
+    for (uint32_t i = 0; i < m->nworkers; i++)
+        if (slot_live(&m->slots[i])) {
+            pd += m->slots[i].private_dirty;
+            rss += m->slots[i].rss;
+            pss += m->slots[i].pss;
+            n++;
+        }
+    vbuf_printf(&b,
+                "{\"master_pid\":%d,\"freeze\":\"%s\",\"app_objects\":%u,\"restarts\":%llu,"
+                "\"crashes\":%llu,\"recycles\":%llu,\"source\":\"/proc/<pid>/smaps_rollup\","
+                "\"avg_private_dirty\":%llu,\"total_rss\":%llu,\"total_pss\":%llu,\"workers\":",
+                m->master_pid, freeze_name(m->freeze), m->app_objects,
+                (unsigned long long)m->restarts, (unsigned long long)m->crashes,
+                (unsigned long long)m->recycles, (unsigned long long)(n ? pd / n : 0),
+                (unsigned long long)rss, (unsigned long long)pss);
+    workers_json(&b);
+    vbuf_puts(&b, "}\n");
+    return json_result(r, &b);
+}
+
+/* ===================================================================== */
+/* Census and referrers (this worker's heap, no collection forced)       */
+/* ===================================================================== */
+
+#define CENSUS_TYPES 128
+
+typedef struct census {
+    const rcgc_type *type[CENSUS_TYPES];
+    uint64_t count[CENSUS_TYPES];
+    int n;
+} census;
+
+static int census_visit(void *obj, void *arg)
+{
+    census *c = arg;
+    const rcgc_type *t = rcgc_type_of(obj);
+    for (int i = 0; i < c->n; i++)
+        if (c->type[i] == t) {
+            c->count[i]++;
+            return 0;
+        }
+    if (c->n < CENSUS_TYPES) {
+        c->type[c->n] = t;
+        c->count[c->n++] = 1;
+    }
+    return 0;
+}
+
+static void take_census(census *c)
+{
+    memset(c, 0, sizeof *c);
+    rcgc_gc_visit_objects(views_worker->heap, -1, census_visit, c);
+    rcgc_gc_visit_objects(views_worker->heap, RCGC_GC_FROZEN, census_visit, c);
+}
+
+static census census_mark;
+static bool census_marked;
+
+static uint64_t census_get(const census *c, const rcgc_type *t)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->type[i] == t)
+            return c->count[i];
+    return 0;
+}
+
+static void census_json(vbuf *b, int limit)
+{
+    census *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    take_census(c);
+    /* Most common first (selection: n is small). */
+    vbuf_puts(b, "[");
+    for (int k = 0; k < c->n && k < limit; k++) {
+        int best = k;
+        for (int i = k + 1; i < c->n; i++)
+            if (c->count[i] > c->count[best])
+                best = i;
+        const rcgc_type *tt = c->type[k];
+        uint64_t tc = c->count[k];
+        c->type[k] = c->type[best];
+        c->count[k] = c->count[best];
+        c->type[best] = tt;
+        c->count[best] = tc;
+        vbuf_printf(b, "%s{\"type\":", k ? "," : "");
+        vbuf_json_str(b, c->type[k]->name, strlen(c->type[k]->name));
+        vbuf_printf(b, ",\"count\":%llu", (unsigned long long)c->count[k]);
+        if (census_marked)
+            vbuf_printf(b, ",\"growth\":%lld",
+                        (long long)c->count[k] - (long long)census_get(&census_mark, c->type[k]));
+        vbuf_puts(b, "}");
+    }
+    vbuf_puts(b, "]");
+    free(c);
+}
+
+static vobj *view_census(view_request *r)
+{
+    vbuf b;
+    vbuf_init(&b);
+    vbuf_printf(&b,
+                "{\"worker\":%d,\"counted\":\"tracked objects (containers), frozen included\","
+                "\"marked\":%s,\"types\":",
+                views_worker->index, census_marked ? "true" : "false");
+    census_json(&b, 50);
+    vbuf_puts(&b, "}\n");
+    return json_result(r, &b);
+}
+
+static vobj *view_census_mark(view_request *r)
+{
+    take_census(&census_mark);
+    census_marked = true;
+    vobj *d = v_dict(r->heap);
+    v_set_bool(d, "marked", true);
+    v_set_int(d, "worker", views_worker->index);
+    v_set_int(d, "types", census_mark.n);
+    return d;
+}
+
+typedef struct find_type {
+    const char *name;
+    void *found;
+    uint64_t seen;
+} find_type;
+
+static int find_visit(void *obj, void *arg)
+{
+    find_type *f = arg;
+    if (!strcmp(rcgc_type_of(obj)->name, f->name)) {
+        f->found = obj; /* the last one visited: the youngest generation first */
+        f->seen++;
+    }
+    return 0;
+}
+
+static vobj *view_referrers(view_request *r)
+{
+    const char *type = req_query(r, "type");
+    if (!type || !*type)
+        return view_fail(r, 400, "give ?type=NAME (see /debug/census)");
+    find_type f = {type, NULL, 0};
+    for (int g = 0; g < 3 && !f.found; g++)
+        rcgc_gc_visit_objects(views_worker->heap, g, find_visit, &f);
+    if (!f.found)
+        return view_fail(r, 404, "no tracked object of type '%s' outside the frozen set", type);
+    char chain[512];
+    referrer_chain(views_worker->heap, f.found, chain, sizeof chain);
+    vobj *d = v_dict(r->heap);
+    v_set_str(d, "type", type);
+    v_set_int(d, "worker", views_worker->index);
+    v_set_str(d, "referrer_chain", chain);
+    v_set_int(d, "refcount", rcgc_refcount(f.found));
+    return d;
+}
+
+/* ===================================================================== */
+/* /debug/memory                                                         */
+/* ===================================================================== */
+
+static vobj *view_memory_page(view_request *r)
+{
+    r->response = MHD_create_response_from_buffer(sizeof dashboard_html,
+                                                  (void *)dashboard_html, MHD_RESPMEM_PERSISTENT);
+    if (!r->response)
+        return view_fail(r, 503, "out of memory");
+    MHD_add_response_header(r->response, "Content-Type", "text/html; charset=utf-8");
+    return NULL;
+}
+
+static vobj *view_memory_json(view_request *r)
+{
+    shm_state *m = shm();
+    vbuf b;
+    vbuf_init(&b);
+    vbuf_printf(&b, "{\"t_ms\":%llu,\"served_by\":%d,\"freeze\":\"%s\",\"workers\":",
+                (unsigned long long)now_ms(), views_worker->index, freeze_name(m->freeze));
+    workers_json(&b);
+    vbuf_puts(&b, ",\"views\":");
+    views_json(&b);
+    vbuf_puts(&b, ",\"gc_events\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        uint32_t n = s->gc_event_next < VIEWS_GC_EVENTS ? s->gc_event_next : VIEWS_GC_EVENTS;
+        for (uint32_t k = 0; k < n; k++) {
+            const gc_event *e = &s->gc_events[(s->gc_event_next - n + k) % VIEWS_GC_EVENTS];
+            vbuf_printf(&b, "%s{\"worker\":%u,\"t_ms\":%llu,\"generation\":%d,\"dur_us\":%u,"
+                            "\"collected\":%u}",
+                        first ? "" : ",", i, (unsigned long long)e->t_ms, e->generation,
+                        e->dur_us, e->collected);
+            first = false;
+        }
+    }
+    vbuf_puts(&b, "],\"types\":");
+    census_json(&b, 8);
+    vbuf_puts(&b, "}\n");
+    return json_result(r, &b);
+}
+
+/* ===================================================================== */
+/* /metrics (Prometheus text format 0.0.4)                               */
+/* ===================================================================== */
+
+static void metric_head(vbuf *b, const char *name, const char *type, const char *help)
+{
+    vbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void label_value(vbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            vbuf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            vbuf_puts(b, "\\n");
+        else
+            vbuf_put(b, s, 1);
+    }
+}
+
+static vobj *view_metrics(view_request *r)
+{
+    shm_state *m = shm();
+    worker_slot *agg = malloc(sizeof *agg);
+    if (!agg)
+        return view_fail(r, 503, "out of memory");
+    aggregate(agg);
+    vbuf b;
+    vbuf_init(&b);
+
+    metric_head(&b, "python_gc_objects_collected_total", "counter",
+                "Objects collected during gc");
+    for (int g = 0; g < 3; g++)
+        vbuf_printf(&b, "python_gc_objects_collected_total{generation=\"%d\"} %llu\n", g,
+                    (unsigned long long)agg->gc_collected[g]);
+    metric_head(&b, "python_gc_objects_uncollectable_total", "counter",
+                "Uncollectable objects found during GC");
+    for (int g = 0; g < 3; g++)
+        vbuf_printf(&b, "python_gc_objects_uncollectable_total{generation=\"%d\"} %llu\n", g,
+                    (unsigned long long)agg->gc_uncollectable[g]);
+    metric_head(&b, "python_gc_collections_total", "counter",
+                "Number of times this generation was collected");
+    for (int g = 0; g < 3; g++)
+        vbuf_printf(&b, "python_gc_collections_total{generation=\"%d\"} %llu\n", g,
+                    (unsigned long long)agg->gc_collections[g]);
+
+    uint64_t rss = 0, vsize = 0, fds = 0, pss = 0, tracked = 0, frozen = 0, cpu_ms = agg->cpu_ms;
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        if (!slot_live(s))
+            continue;
+        live++;
+        rss += s->rss;
+        pss += s->pss;
+        vsize += s->vsize;
+        fds += s->open_fds;
+        tracked += s->tracked;
+        frozen += s->frozen;
+    }
+    metric_head(&b, "process_resident_memory_bytes", "gauge",
+                "Resident memory size in bytes (sum over workers)");
+    vbuf_printf(&b, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
+    metric_head(&b, "process_virtual_memory_bytes", "gauge",
+                "Virtual memory size in bytes (sum over workers)");
+    vbuf_printf(&b, "process_virtual_memory_bytes %llu\n", (unsigned long long)vsize);
+    metric_head(&b, "process_cpu_seconds_total", "counter",
+                "Total user and system CPU time spent in seconds (workers, exited ones included)");
+    vbuf_printf(&b, "process_cpu_seconds_total %.2f\n", (double)cpu_ms / 1000.0);
+    metric_head(&b, "process_open_fds", "gauge", "Number of open file descriptors (sum over workers)");
+    vbuf_printf(&b, "process_open_fds %llu\n", (unsigned long long)fds);
+    metric_head(&b, "process_start_time_seconds", "gauge",
+                "Start time of the process since unix epoch in seconds (the master)");
+    vbuf_printf(&b, "process_start_time_seconds %.3f\n", (double)m->start_ms / 1000.0);
+
+    metric_head(&b, "rcgc_gc_pause_seconds", "histogram",
+                "Collector pauses (every collection, all workers)");
+    uint64_t acc = 0;
+    for (int i = 0; i < VIEWS_PAUSE_BUCKETS; i++) {
+        acc += agg->pause_bucket[i];
+        vbuf_printf(&b, "rcgc_gc_pause_seconds_bucket{le=\"%g\"} %llu\n",
+                    views_pause_bucket_us[i] / 1e6, (unsigned long long)acc);
+    }
+    acc += agg->pause_bucket[VIEWS_PAUSE_BUCKETS];
+    vbuf_printf(&b, "rcgc_gc_pause_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)acc);
+    vbuf_printf(&b, "rcgc_gc_pause_seconds_sum %.9f\n", (double)agg->pause_sum_ns / 1e9);
+    vbuf_printf(&b, "rcgc_gc_pause_seconds_count %llu\n", (unsigned long long)agg->pause_count);
+
+    static const char *const vm[][3] = {
+        {"rcgc_view_requests_total", "counter", "Requests served per view"},
+        {"rcgc_view_errors_total", "counter", "Responses with status >= 400 per view"},
+        {"rcgc_view_allocations_total", "counter", "Heap allocations made while the view ran"},
+        {"rcgc_view_retained_objects", "gauge",
+         "Net live tracked objects added by sampled requests (after a young collection)"},
+        {"rcgc_view_leak", "gauge", "1 when the view's retained memory keeps growing"}};
+    for (int k = 0; k < 5; k++) {
+        metric_head(&b, vm[k][0], vm[k][1], vm[k][2]);
+        for (int i = 0; i < router_count(); i++) {
+            const view_stats *vs = &agg->views[i];
+            long long v = k == 0   ? (long long)vs->requests
+                          : k == 1 ? (long long)vs->errors
+                          : k == 2 ? (long long)vs->allocs
+                          : k == 3 ? (long long)vs->retained
+                                   : (long long)vs->leak;
+            vbuf_printf(&b, "%s{view=\"", vm[k][0]);
+            label_value(&b, router_get(i)->name);
+            vbuf_printf(&b, "\"} %lld\n", v);
+        }
+    }
+
+    metric_head(&b, "rcgc_worker_memory_bytes", "gauge",
+                "Per-worker memory from /proc/<pid>/smaps_rollup");
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        if (!slot_live(s))
+            continue;
+        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"rss\"} %llu\n", i,
+                    (unsigned long long)s->rss);
+        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"pss\"} %llu\n", i,
+                    (unsigned long long)s->pss);
+        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"shared\"} %llu\n", i,
+                    (unsigned long long)s->shared);
+        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"private_dirty\"} %llu\n",
+                    i, (unsigned long long)s->private_dirty);
+    }
+    metric_head(&b, "rcgc_worker_requests_total", "counter", "Requests served per worker slot");
+    for (uint32_t i = 0; i < m->nworkers; i++)
+        vbuf_printf(&b, "rcgc_worker_requests_total{worker=\"%u\"} %llu\n", i,
+                    (unsigned long long)m->slots[i].requests);
+    metric_head(&b, "rcgc_heap_tracked_objects", "gauge", "Tracked objects (sum over workers)");
+    vbuf_printf(&b, "rcgc_heap_tracked_objects %llu\n", (unsigned long long)tracked);
+    metric_head(&b, "rcgc_gc_frozen_objects", "gauge", "Frozen objects (sum over workers)");
+    vbuf_printf(&b, "rcgc_gc_frozen_objects %llu\n", (unsigned long long)frozen);
+    metric_head(&b, "rcgc_allocations_total", "counter", "Heap allocations (all workers)");
+    vbuf_printf(&b, "rcgc_allocations_total %llu\n", (unsigned long long)agg->allocs);
+    metric_head(&b, "rcgc_workers", "gauge", "Workers running");
+    vbuf_printf(&b, "rcgc_workers %u\n", live);
+    metric_head(&b, "rcgc_worker_restarts_total", "counter", "Workers replaced by the master");
+    vbuf_printf(&b, "rcgc_worker_restarts_total{reason=\"crash\"} %llu\n",
+                (unsigned long long)m->crashes);
+    vbuf_printf(&b, "rcgc_worker_restarts_total{reason=\"recycle\"} %llu\n",
+                (unsigned long long)m->recycles);
+    free(agg);
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return json_result(r, &b);
+}
+
+/* This worker's live figures right now, without a collection: what a test
+** compares before and after a run of requests on one connection. */
+static vobj *view_heap(view_request *r)
+{
+    rcgc_heap *h = views_worker->heap;
+    vbuf b;
+    vbuf_init(&b);
+    vbuf_printf(&b,
+                "{\"worker\":%d,\"pid\":%d,\"tracked\":%zu,\"frozen\":%zu,\"allocations\":%llu,"
+                "\"generations\":[%zu,%zu,%zu],\"garbage\":%zu}\n",
+                views_worker->index, (int)getpid(), rcgc_gc_generation_size(h, -1),
+                rcgc_gc_get_freeze_count(h), (unsigned long long)rcgc_fault_allocations(h),
+                rcgc_gc_generation_size(h, 0), rcgc_gc_generation_size(h, 1),
+                rcgc_gc_generation_size(h, 2), rcgc_gc_garbage_count(h));
+    return json_result(r, &b);
+}
+
+void debug_register(void)
+{
+    router_add("/debug/heap", M_GET, "debug_heap", view_heap);
+    router_add("/debug/gc", M_GET, "debug_gc", view_gc);
+    router_add("/debug/gc/collect", M_POST, "debug_gc_collect", view_gc_collect);
+    router_add("/debug/gc/enable", M_POST, "debug_gc_enable", view_gc_enable);
+    router_add("/debug/gc/disable", M_POST, "debug_gc_disable", view_gc_disable);
+    router_add("/debug/gc/threshold", M_POST, "debug_gc_threshold", view_gc_threshold);
+    router_add("/debug/views", M_GET, "debug_views", view_views);
+    router_add("/debug/workers", M_GET, "debug_workers", view_workers);
+    router_add("/debug/census", M_GET, "debug_census", view_census);
+    router_add("/debug/census/mark", M_POST, "debug_census_mark", view_census_mark);
+    router_add("/debug/referrers", M_GET, "debug_referrers", view_referrers);
+    router_add("/debug/memory", M_GET, "debug_memory", view_memory_page);
+    router_add("/debug/memory.json", M_GET, "debug_memory_json", view_memory_json);
+    router_add("/metrics", M_GET, "metrics", view_metrics);
+}

@@ -1,0 +1,328 @@
+/*
+** views.h -- the views server's internal declarations (rcgc-views).
+**
+** The server sees only the public headers (include/rcgc.h, the object kit)
+** and GNU libmicrohttpd. Layout: main.c (flags, master, pre-fork, supervision),
+** worker.c (one single-threaded process: its heap, the HTTP loop, attribution),
+** router.c (Django-like patterns), value.c (response values and JSON),
+** stats.c (the shared-memory statistics region, smaps_rollup), debug.c (the
+** /debug and /metrics endpoints), app.c (the demo and teaching views).
+*/
+#ifndef VIEWS_H
+#define VIEWS_H
+
+#include <rcgc.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct MHD_Connection;
+struct MHD_Response;
+
+#if defined(__GNUC__)
+#define VIEWS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define VIEWS_PRINTF(a, b)
+#endif
+
+/* ===================================================================== */
+/* Limits                                                                */
+/* ===================================================================== */
+
+/* Shared-memory slots are fixed-size, so workers and routes are bounded. 32
+** workers is far above the cores of the machines this runs on; 48 routes
+** holds the demo, the teaching views and the debug endpoints with room. */
+#define VIEWS_MAX_WORKERS 32
+#define VIEWS_MAX_ROUTES 48
+#define VIEWS_MAX_PARAMS 8
+#define VIEWS_NAME_MAX 40
+/* Collector pause histogram: upper bounds in microseconds (Prometheus le). */
+#define VIEWS_PAUSE_BUCKETS 12
+/* Request latency histogram: bucket i counts requests of < 2^i microseconds;
+** the last bucket is everything slower (2^21 us is about 2 s). */
+#define VIEWS_LAT_BUCKETS 22
+/* GC events kept per worker for the dashboard's pause timeline. */
+#define VIEWS_GC_EVENTS 64
+/* Leak detector: points of (sampled request, cumulative retained) kept per
+** view for the least-squares fit. */
+#define VIEWS_LEAK_WINDOW 32
+
+extern const unsigned views_pause_bucket_us[VIEWS_PAUSE_BUCKETS];
+
+/* ===================================================================== */
+/* Configuration (command-line flags)                                    */
+/* ===================================================================== */
+
+enum views_freeze { FREEZE_OFF = 0, FREEZE_ON = 1, FREEZE_IMMORTAL = 2 };
+enum views_trace { TRACE_OFF = 0, TRACE_EXACT = 1, TRACE_SAMPLED = 2 };
+
+typedef struct views_config {
+    const char *host;          /* listen address; default 127.0.0.1 */
+    int port;                  /* 0 = pick a free port (printed on the ready line) */
+    int workers;               /* default: one per online core */
+    unsigned threshold[3];     /* collector thresholds */
+    bool threshold_set;        /* --gc-threshold given */
+    rcgc_gc_mode gc_mode;      /* --gc-mode */
+    int freeze;                /* enum views_freeze */
+    uint64_t max_requests;     /* recycle a worker after this many; 0 = never */
+    uint64_t max_requests_jitter; /* add 0..jitter to each worker's limit */
+    uint64_t max_rss_bytes;    /* recycle a worker above this RSS; 0 = never */
+    int trace;                 /* enum views_trace */
+    bool log_json;             /* --log-format json */
+    bool access_log;           /* one line per request (default on) */
+    bool gc_log;               /* a DEBUG_STATS-style line per collection */
+    size_t max_body_bytes;     /* request bodies above this get 413 */
+    const char *pidfile;       /* written by the master once workers are up */
+    unsigned app_records;      /* records in the master's shared app state */
+    unsigned leak_sample;      /* leak-check one request in N per view; 0 = off */
+    unsigned drain_seconds;    /* SIGTERM: wait this long for requests to finish */
+} views_config;
+
+/* ===================================================================== */
+/* Growable text buffer (malloc'd; response bodies are handed to MHD)    */
+/* ===================================================================== */
+
+typedef struct vbuf {
+    char *data;
+    size_t len, cap;
+    bool oom;                  /* an append failed; the content is truncated */
+} vbuf;
+
+void vbuf_init(vbuf *b);
+void vbuf_fini(vbuf *b);
+void vbuf_put(vbuf *b, const char *s, size_t n);
+void vbuf_puts(vbuf *b, const char *s);
+void vbuf_printf(vbuf *b, const char *fmt, ...) VIEWS_PRINTF(2, 3);
+/* A JSON string literal: quotes and escapes. */
+void vbuf_json_str(vbuf *b, const char *s, size_t n);
+/* Hand the bytes over (malloc'd, NUL-terminated); the buffer is reset. */
+char *vbuf_take(vbuf *b, size_t *len);
+
+/* ===================================================================== */
+/* Values: rcgc objects a view returns, serialised to JSON               */
+/* ===================================================================== */
+
+/* Every constructor returns a new reference or NULL when out of memory.
+** Setters steal the value's reference and accept NULL (returning -1), so a
+** view can chain constructors without checking each one. */
+typedef void vobj;
+
+vobj *v_none(rcgc_heap *h);
+vobj *v_bool(rcgc_heap *h, bool b);
+vobj *v_int(rcgc_heap *h, long long i);
+vobj *v_float(rcgc_heap *h, double d);
+vobj *v_str(rcgc_heap *h, const char *s);
+vobj *v_strn(rcgc_heap *h, const char *s, size_t n);
+vobj *v_list(rcgc_heap *h);
+vobj *v_dict(rcgc_heap *h);
+int v_list_append(vobj *list, vobj *item);
+int v_dict_set(vobj *dict, const char *key, vobj *val);
+size_t v_len(vobj *container);
+vobj *v_list_get(vobj *list, size_t i);   /* borrowed */
+int v_list_del(vobj *list, size_t i);
+vobj *v_dict_get(vobj *dict, const char *key); /* borrowed */
+bool v_is_int(vobj *o);
+long long v_int_value(vobj *o);
+/* Shorthands for dict fields. */
+int v_set_int(vobj *d, const char *key, long long i);
+int v_set_float(vobj *d, const char *key, double x);
+int v_set_str(vobj *d, const char *key, const char *s);
+int v_set_bool(vobj *d, const char *key, bool b);
+/* JSON text of o appended to out; 0 or -1 (out of memory, too deep). */
+int v_to_json(vobj *o, vbuf *out);
+/* Parse JSON. 0 and a new reference in *out, or -1 with the 1-based line
+** and column of the error and a message. */
+int v_from_json(rcgc_heap *h, const char *text, size_t len, vobj **out,
+                int *line, int *col, char *msg, size_t msgsize);
+/* Make o and everything it reaches immortal (freeze=immortal). */
+size_t v_make_immortal(rcgc_heap *h, vobj *o);
+
+/* ===================================================================== */
+/* Requests, views and the router                                        */
+/* ===================================================================== */
+
+enum {
+    M_GET = 1u << 0,
+    M_POST = 1u << 1,
+    M_PUT = 1u << 2,
+    M_DELETE = 1u << 3,
+    M_PATCH = 1u << 4,
+    M_ANY_DATA = M_POST | M_PUT | M_PATCH
+};
+
+typedef struct view_param {
+    const char *name;
+    bool is_int;
+    long long i;
+    char s[128];
+} view_param;
+
+typedef struct view_request {
+    rcgc_heap *heap;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body;          /* NUL-terminated copy; NULL when empty */
+    size_t body_len;
+    int nparams;
+    view_param params[VIEWS_MAX_PARAMS];
+    int route;                 /* index in the router table */
+    /* Out: an error status and message (view_fail), or a response the view
+    ** built itself (streaming, HTML); otherwise the returned value is JSON. */
+    int status;
+    char error[256];
+    int err_line, err_col;     /* bad JSON: where (0 = not a JSON error) */
+    struct MHD_Response *response;
+    const char *content_type;
+} view_request;
+
+typedef vobj *(*view_fn)(view_request *r);
+
+typedef struct route {
+    char pattern[96];
+    char name[VIEWS_NAME_MAX];
+    unsigned methods;
+    view_fn fn;
+    bool internal;             /* /debug and /metrics: not leak-checked */
+} route;
+
+int router_add(const char *pattern, unsigned methods, const char *name, view_fn fn);
+int router_count(void);
+const route *router_get(int i);
+unsigned method_bit(const char *method);
+/* Match path and method: 0 and r->route/params set, or an HTTP status
+** (400 bad parameter, 404, 405) with r->error set; *allowed gets the methods
+** of a route whose pattern matched (for the Allow header). */
+int router_match(const char *path, const char *method, view_request *r, unsigned *allowed);
+void methods_str(unsigned methods, char *out, size_t size);
+
+long long req_int(view_request *r, const char *name);
+const char *req_str(view_request *r, const char *name);
+const char *req_query(view_request *r, const char *name);
+long long req_query_int(view_request *r, const char *name, long long dflt, long long lo, long long hi);
+vobj *view_fail(view_request *r, int status, const char *fmt, ...) VIEWS_PRINTF(3, 4);
+/* The request body parsed as JSON (new reference), or NULL after a 400 with
+** the decoder's line and column. */
+vobj *req_json(view_request *r);
+
+/* ===================================================================== */
+/* Shared statistics (one region, mapped before fork)                    */
+/* ===================================================================== */
+
+typedef struct view_stats {
+    uint64_t requests;
+    uint64_t errors;           /* responses with status >= 400 */
+    uint64_t allocs;           /* allocations made while the view ran */
+    uint64_t alloc_bytes;      /* 0 until the library reports bytes */
+    uint64_t time_us;
+    uint64_t lat[VIEWS_LAT_BUCKETS];
+    int64_t live_delta;        /* tracked objects after - before, summed */
+    uint64_t sampled;          /* requests the leak detector checked */
+    int64_t retained;          /* net live objects added by sampled requests */
+    uint64_t escapes;          /* sampled requests that left new objects alive */
+    uint32_t leak;             /* verdict: retained memory keeps growing */
+    float slope;               /* fitted retained objects per request */
+    char escape_type[VIEWS_NAME_MAX];  /* type of the last escaped object */
+    char escape_chain[160];            /* its referrer chain to a root */
+} view_stats;
+
+typedef struct gc_event {
+    uint64_t t_ms;             /* wall clock, milliseconds */
+    uint32_t dur_us;
+    uint32_t collected;
+    int32_t generation;
+    uint32_t pad;
+} gc_event;
+
+enum slot_state { SLOT_EMPTY = 0, SLOT_STARTING, SLOT_READY, SLOT_DRAINING };
+enum slot_cmd { CMD_NONE = 0, CMD_COLLECT, CMD_ENABLE, CMD_DISABLE, CMD_THRESHOLD };
+
+typedef struct worker_slot {
+    int32_t pid;
+    uint32_t state;
+    uint32_t incarnation;      /* 1 for the first process in this slot */
+    uint32_t gc_enabled;
+    uint64_t start_ms;
+    uint64_t requests;
+    uint64_t bytes_out;
+    uint64_t gc_collections[3], gc_collected[3], gc_uncollectable[3];
+    uint64_t pause_bucket[VIEWS_PAUSE_BUCKETS + 1];
+    uint64_t pause_count, pause_sum_ns, pause_max_ns;
+    uint64_t tracked, frozen, gen_size[3], gc_count[3];
+    uint32_t threshold[3];
+    uint32_t gc_mode;
+    uint64_t allocs;
+    uint64_t rss, pss, shared, private_dirty, private_clean, swap; /* bytes */
+    uint64_t cpu_ms, vsize, open_fds;
+    view_stats views[VIEWS_MAX_ROUTES];
+    gc_event gc_events[VIEWS_GC_EVENTS];
+    uint32_t gc_event_next;
+    /* Commands from another worker: written, then cmd_seq is bumped and the
+    ** target is woken with SIGUSR1; it applies them and copies cmd_seq to
+    ** cmd_done. */
+    uint32_t cmd_op;
+    int32_t cmd_arg[3];
+    volatile uint32_t cmd_seq, cmd_done;
+} worker_slot;
+
+typedef struct shm_state {
+    uint32_t nworkers;
+    int32_t master_pid;
+    uint64_t start_ms;
+    uint64_t restarts, crashes, recycles;
+    int32_t freeze;
+    uint32_t app_objects;      /* objects in the master's app state */
+    worker_slot retired;       /* counters of exited workers, folded in */
+    worker_slot slots[VIEWS_MAX_WORKERS];
+} shm_state;
+
+shm_state *stats_map(void);
+/* Add the cumulative counters of 'from' into 'into'. */
+void stats_fold(worker_slot *into, const worker_slot *from);
+void stats_read_proc(worker_slot *s, pid_t pid);
+uint64_t now_ms(void);
+uint64_t now_ns(void);       /* monotonic */
+int views_socket(views_config *cfg, bool do_listen);
+
+/* ===================================================================== */
+/* The worker process                                                    */
+/* ===================================================================== */
+
+typedef struct worker {
+    int index;
+    rcgc_heap *heap;
+    worker_slot *slot;
+    shm_state *shm;
+    const views_config *cfg;
+    vobj *app_state;           /* built by the master before fork */
+    uint64_t request_limit;    /* max_requests + jitter; 0 = none */
+    bool draining;
+    const char *exit_reason;
+} worker;
+
+extern worker *views_worker;   /* this process's worker (NULL in the master) */
+
+int worker_main(const views_config *cfg, shm_state *shm, int index, rcgc_heap *heap,
+                vobj *app_state);
+extern bool views_log_json;    /* --log-format json */
+void views_log(const char *event, const char *fmt, ...) VIEWS_PRINTF(2, 3);
+
+/* Per-view leak state (worker-private; the verdict goes to the slot). */
+void leak_record(int ri, int64_t retained, int64_t escaped, const char *type, const char *chain);
+
+/* ===================================================================== */
+/* The application and the debug endpoints                               */
+/* ===================================================================== */
+
+/* Register routes (before fork: route indices are the same in every worker). */
+void app_register(void);
+void debug_register(void);
+/* Build the shared application state in the master's heap. */
+vobj *app_state_build(rcgc_heap *h, unsigned records);
+/* Census helpers shared by debug.c and the leak detector. */
+void referrer_chain(rcgc_heap *h, void *obj, char *out, size_t size);
+
+#endif /* VIEWS_H */

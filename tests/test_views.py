@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Integration test of rcgc-views (apps/views): start the server on a free
+loopback port, check the endpoints, the /metrics format, bad input, the leak
+verdicts, worker replacement, recycling and SIGTERM. Bounded: every request
+has a timeout, every server run has a deadline, and only 127.0.0.1 is used.
+
+    tests/test_views.py build/rcgc-views [-v]
+"""
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = sys.argv[1] if len(sys.argv) > 1 else "build/rcgc-views"
+VERBOSE = "-v" in sys.argv
+TIMEOUT = 10  # seconds per request
+failures = []
+
+
+def check(cond, what):
+    if VERBOSE or not cond:
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+class Server:
+    """One server run: started with a deadline, killed if it outlives it."""
+
+    def __init__(self, *flags, deadline=120):
+        self.log = tempfile.NamedTemporaryFile(prefix="views-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [BIN, "--port", "0", "--host", "127.0.0.1", *flags],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.deadline = time.time() + deadline
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        line = self.proc.stdout.readline() if ready else ""
+        m = re.search(r"ready http://127\.0\.0\.1:(\d+) workers=(\d+) master=(\d+)", line)
+        if not m:
+            self.kill()
+            raise SystemExit("server did not become ready: %r\n%s" % (line, self.logtext()))
+        self.port = int(m.group(1))
+        self.workers = int(m.group(2))
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        own = conn is None
+        c = conn or self.conn()
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        if own:
+            c.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+    def json(self, method, path, body=None, conn=None):
+        st, h, data = self.request(method, path, body, conn=conn)
+        return st, h, json.loads(data)
+
+    def logtext(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def stop(self):
+        """SIGTERM: the master drains the workers and exits 0."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(max(1, min(15, self.deadline - time.time())))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+
+# --------------------------------------------------------------------------
+# A Prometheus text-format (0.0.4) parser, standard library only.
+# --------------------------------------------------------------------------
+
+METRIC_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)( -?\d+)?$")
+LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)')
+
+
+def parse_prometheus(text):
+    """Returns {family: {"type":, "help":, "samples": [(name, labels, value)]}};
+    raises ValueError on any line that is not valid exposition format."""
+    families, order = {}, []
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line:
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                fam = families.setdefault(parts[2], {"type": "untyped", "help": "", "samples": []})
+                if parts[1] == "TYPE":
+                    if parts[3] not in ("counter", "gauge", "histogram", "summary", "untyped"):
+                        raise ValueError("line %d: bad type %r" % (n, parts[3]))
+                    if fam["samples"]:
+                        raise ValueError("line %d: TYPE after samples" % n)
+                    fam["type"] = parts[3]
+                    order.append(parts[2])
+                else:
+                    fam["help"] = parts[3] if len(parts) > 3 else ""
+            continue
+        m = METRIC_RE.match(line)
+        if not m:
+            raise ValueError("line %d: not a sample: %r" % (n, line))
+        name, labels_s, value = m.group(1), m.group(3) or "", m.group(4)
+        labels, pos = {}, 0
+        while pos < len(labels_s):
+            lm = LABEL_RE.match(labels_s, pos)
+            if not lm:
+                raise ValueError("line %d: bad labels %r" % (n, labels_s))
+            labels[lm.group(1)] = lm.group(2)
+            pos = lm.end()
+        float(value)  # "+Inf", "NaN" and numbers parse; anything else raises
+        fam = None
+        for suffix in ("_bucket", "_sum", "_count", ""):
+            if suffix and not name.endswith(suffix):
+                continue
+            base = name[: len(name) - len(suffix)] if suffix else name
+            if base in families and (suffix == "" or families[base]["type"] in ("histogram", "summary")):
+                fam = families[base]
+                break
+        if fam is None:
+            raise ValueError("line %d: sample %s has no TYPE" % (n, name))
+        fam["samples"].append((name, labels, float(value)))
+    for name, fam in families.items():
+        if fam["type"] == "histogram":
+            buckets = [(float(l["le"]), v) for nm, l, v in fam["samples"] if nm.endswith("_bucket")]
+            if not buckets or buckets[-1][0] != float("inf"):
+                raise ValueError("%s: no +Inf bucket" % name)
+            if any(b[1] > a[1] for b, a in zip(buckets, buckets[1:])):
+                raise ValueError("%s: buckets not cumulative" % name)
+            count = [v for nm, l, v in fam["samples"] if nm == name + "_count"]
+            if count != [buckets[-1][1]]:
+                raise ValueError("%s: _count != +Inf bucket" % name)
+        if fam["type"] == "counter" and any(v < 0 for _, _, v in fam["samples"]):
+            raise ValueError("%s: negative counter" % name)
+    return families
+
+
+def sample(fams, name, **labels):
+    base = name
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in fams:
+            base = name[: -len(suffix)]
+    for nm, l, v in fams.get(base, {"samples": []})["samples"]:
+        if nm == name and all(l.get(k) == str(val) for k, val in labels.items()):
+            return v
+    return None
+
+
+# --------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------
+
+def test_endpoints(s):
+    st, h, d = s.json("GET", "/")
+    check(st == 200 and any(r["pattern"] == "/items/<int:id>" for r in d["routes"]), "GET / lists the routes")
+    st, h, d = s.json("GET", "/hello/ada")
+    check(st == 200 and d["hello"] == "ada", "GET /hello/<str:name>")
+    check("server-timing" in h and "view;dur=" in h["server-timing"] and "alloc;desc=" in h["server-timing"],
+          "Server-Timing header on a view: %s" % h.get("server-timing"))
+    st, h, d = s.json("GET", "/items/7")
+    check(st == 200 and d["item"]["id"] == 7, "GET /items/<int:id> reads the shared app state")
+    st, h, d = s.json("GET", "/sum/40/2")
+    check(st == 200 and d["sum"] == 42, "two typed parameters")
+    st, h, d = s.json("GET", "/files/a/b/c.txt")
+    check(st == 200 and d["path"] == "a/b/c.txt", "<path:rest> converter")
+    st, h, d = s.json("POST", "/items", body='{"name": "x", "tags": [1, 2.5, true, null]}')
+    check(st == 201 and d["received"]["tags"] == [1, 2.5, True, None], "POST JSON body is decoded")
+    st, h, data = s.request("GET", "/teach/stream?n=500")
+    rows = json.loads(data)
+    check(st == 200 and len(rows) == 500 and rows[499]["i"] == 499, "streamed view returns valid JSON")
+    st, h, data = s.request("GET", "/teach/materialise?n=500")
+    check(st == 200 and json.loads(data) == rows, "materialised view returns the same rows")
+    for path in ("/debug/gc", "/debug/views", "/debug/workers", "/debug/census", "/debug/memory.json",
+                 "/debug/heap"):
+        st, h, d = s.json("GET", path)
+        check(st == 200 and isinstance(d, dict), "GET %s is JSON" % path)
+    st, h, d = s.json("GET", "/debug/gc")
+    check(len(d["generations"]) == 3 and len(d["threshold"]) == 3 and "freeze_count" in d
+          and len(d["workers"]) == s.workers, "/debug/gc has thresholds, generations, freeze count, workers")
+    st, h, d = s.json("GET", "/debug/referrers?type=dict")
+    check(st == 200 and "referrer_chain" in d, "/debug/referrers gives a chain")
+    st, h, data = s.request("GET", "/debug/memory")
+    page = data.decode()
+    check(st == 200 and h["content-type"].startswith("text/html") and "<canvas" in page
+          and "/debug/memory.json" in page and "http://" not in page.replace("http://'", ""),
+          "/debug/memory is a self-contained HTML dashboard")
+
+
+def test_gc_control(s):
+    st, h, d = s.json("POST", "/debug/gc/collect?generation=2&worker=all")
+    check(st == 200 and len(d["workers"]) == s.workers and all(w["done"] for w in d["workers"]),
+          "POST /debug/gc/collect?worker=all reaches every worker")
+    st, h, d = s.json("POST", "/debug/gc/disable?worker=all")
+    check(st == 200 and all(w["done"] for w in d["workers"]), "disable on all workers")
+    time.sleep(1.2)  # workers publish their figures every second
+    st, h, d = s.json("GET", "/debug/gc")
+    check(all(not w["gc_enabled"] for w in d["workers"]) and d["enabled"] is False,
+          "collector disabled everywhere")
+    s.json("POST", "/debug/gc/enable?worker=all")
+    st, h, d = s.json("POST", "/debug/gc/threshold?value=700,10,10&worker=self")
+    check(st == 200, "threshold command")
+    st, h, d = s.json("POST", "/debug/gc/collect?generation=7")
+    check(st == 400, "collect with a bad generation is a 400")
+    st, h, d = s.json("POST", "/debug/gc/collect?worker=99")
+    check(st == 400, "collect on a worker that does not exist is a 400")
+
+
+def test_bad_input(s):
+    st, h, d = s.json("GET", "/nope")
+    check(st == 404 and "error" in d, "unknown path: 404 with a JSON error")
+    st, h, d = s.json("DELETE", "/items/5")
+    check(st == 405 and "GET" in h.get("allow", ""), "unknown method: 405 with Allow")
+    st, h, d = s.json("GET", "/items/abc")
+    check(st == 404 and "int" in d["error"], "bad typed parameter: 404 naming the converter")
+    st, h, d = s.json("GET", "/items/123456789012345678901234567890")
+    check(st == 400, "int parameter out of range: 400")
+    st, h, d = s.json("GET", "/items/99999999")
+    check(st == 404, "no such item: 404")
+    st, h, d = s.json("POST", "/echo", body='{\n  "a": [1, 2,\n  }')
+    check(st == 400 and d.get("line") == 3 and d.get("column", 0) > 0,
+          "bad JSON: 400 with line and column (%s)" % d)
+    st, h, d = s.json("POST", "/echo", body="")
+    check(st == 400, "missing JSON body: 400")
+    st, h, d = s.json("GET", "/teach/materialise?n=-5")
+    check(st == 400, "bad query parameter: 400")
+    st, h, d = s.json("POST", "/echo", body="x" * 5000)
+    check(st == 413 and "error" in d, "oversized body: 413")
+    # Malformed HTTP on a raw socket, then the worker still serves.
+    for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+                b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"\x00\x01\x02\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) as c:
+            try:
+                c.sendall(raw)
+                c.shutdown(socket.SHUT_WR)
+                reply = c.recv(200)
+            except OSError:
+                reply = b""
+        check(reply == b"" or re.match(rb"HTTP/1\.[01] [45]\d\d", reply) is not None,
+              "malformed request answered with 4xx/5xx or closed: %r" % reply[:40])
+    st, h, d = s.json("GET", "/hello/still")
+    check(st == 200, "the server keeps serving after bad input")
+
+
+def test_no_leak_on_bad_input(s):
+    """On one keep-alive connection (one worker): the live object count is the
+    same before and after a run of bad requests."""
+    c = s.conn()
+    for _ in range(3):  # warm up lazily created state
+        s.request("GET", "/nope", conn=c)
+        s.request("POST", "/echo", body='{"a": [1, {"b": ', conn=c)
+    st, h, before = s.json("GET", "/debug/heap", conn=c)
+    for i in range(40):
+        s.request("GET", "/nope/%d" % i, conn=c)
+        s.request("DELETE", "/items/1", conn=c)
+        s.request("GET", "/items/x%d" % i, conn=c)
+        s.request("POST", "/echo", body='{"a": [1, {"b": [%d, ' % i, conn=c)
+        s.request("POST", "/echo", body='[[[[["deep"]]]], {"k": "v"}, 1e400, "\\ud800"', conn=c)
+        s.request("GET", "/items/999999999999999999999", conn=c)
+    st, h, after = s.json("GET", "/debug/heap", conn=c)
+    c.close()
+    check(before["pid"] == after["pid"] and before["tracked"] == after["tracked"]
+          and before["garbage"] == after["garbage"],
+          "bad input leaks no objects (tracked %d -> %d)" % (before["tracked"], after["tracked"]))
+
+
+def test_leak_verdicts(s):
+    c = s.conn()
+    for _ in range(24):
+        for path in ("/teach/log-unbounded", "/teach/log-capped", "/teach/cycle-collected?n=20",
+                     "/teach/cycle-leak?n=20", "/teach/cache-strong", "/hello/x"):
+            st, _, _ = s.request("GET", path, conn=c)
+    c.close()
+    st, h, d = s.json("GET", "/debug/views")
+    v = {x["view"]: x for x in d["views"]}
+    check(v["teach_log_unbounded"]["leak"], "leak verdict on the unbounded log")
+    check(v["teach_cycle_leak"]["leak"], "leak verdict on the cycle a plain refcounter leaks")
+    check(v["teach_cache_strong"]["leak"], "leak verdict on the strong module-level cache")
+    check(not v["teach_log_capped"]["leak"], "no leak verdict on the capped log")
+    check(not v["teach_cycle_collected"]["leak"], "no leak verdict on the collected cycle")
+    check(not v["hello"]["leak"], "no leak verdict on a plain view")
+    esc = v["teach_log_unbounded"].get("escape", {})
+    check("unbounded_log" in esc.get("referrer_chain", ""),
+          "escape report names the module global: %s" % esc)
+
+
+def test_metrics(s):
+    st, h, data = s.request("GET", "/metrics")
+    check(st == 200 and h["content-type"].startswith("text/plain"), "/metrics content type")
+    try:
+        fams = parse_prometheus(data.decode())
+    except ValueError as e:
+        check(False, "/metrics parses as Prometheus text: %s" % e)
+        return
+    check(True, "/metrics parses as Prometheus text")
+    for name, typ in (("python_gc_objects_collected_total", "counter"),
+                      ("python_gc_objects_uncollectable_total", "counter"),
+                      ("python_gc_collections_total", "counter"),
+                      ("process_resident_memory_bytes", "gauge"),
+                      ("process_cpu_seconds_total", "counter"),
+                      ("rcgc_gc_pause_seconds", "histogram"),
+                      ("rcgc_view_requests_total", "counter")):
+        check(fams.get(name, {}).get("type") == typ, "metric %s is a %s" % (name, typ))
+    for g in range(3):
+        check(sample(fams, "python_gc_collections_total", generation=g) is not None,
+              "python_gc_collections_total{generation=%d}" % g)
+    check(sample(fams, "process_resident_memory_bytes") > 0, "RSS reported")
+    check(sample(fams, "rcgc_gc_pause_seconds_count") > 0, "pauses counted")
+    total = sum(v for n, l, v in fams["rcgc_view_requests_total"]["samples"])
+    check(total > 50, "per-view request counters aggregated across workers (%d)" % total)
+
+
+def test_worker_replacement(s):
+    st, h, d = s.json("GET", "/debug/workers")
+    victim = d["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.time() + 8
+    ok = False
+    while time.time() < deadline and not ok:
+        time.sleep(0.3)
+        st, h, d = s.json("GET", "/debug/workers")
+        w0 = d["workers"][0]
+        ok = w0["pid"] != victim and w0["state"] == 2 and d["crashes"] >= 1
+    check(ok, "a killed worker is replaced by the master")
+    check("worker-crashed" in s.logtext(), "the crash is logged")
+    for _ in range(6):
+        st, _, _ = s.request("GET", "/hello/after")
+        if st != 200:
+            break
+    check(st == 200, "serving after the replacement")
+    st, h, data = s.request("GET", "/metrics")
+    fams = parse_prometheus(data.decode())
+    check(sample(fams, "rcgc_worker_restarts_total", reason="crash") >= 1, "restart counted in /metrics")
+
+
+def test_sigterm(s):
+    pids = [w["pid"] for w in s.json("GET", "/debug/workers")[2]["workers"]]
+    t0 = time.time()
+    code = s.stop()
+    check(code == 0, "SIGTERM: the master exits 0 (got %s) in %.1f s" % (code, time.time() - t0))
+    time.sleep(0.2)
+    alive = [p for p in pids if os.path.exists("/proc/%d" % p)
+             and "Z" not in open("/proc/%d/stat" % p).read().split()[2]]
+    check(not alive, "SIGTERM: no worker left (%s)" % alive)
+    log = s.logtext()
+    check("stopped cleanly" in log and "leak-report" in log, "SIGTERM: drain, leak report, clean stop")
+
+
+def test_recycling():
+    s = Server("--workers", "1", "--max-requests", "5", "--app-records", "100", deadline=40)
+    try:
+        for _ in range(14):
+            try:
+                s.request("GET", "/teach/log-unbounded")
+            except (ConnectionError, http.client.HTTPException, OSError):
+                time.sleep(0.2)
+        time.sleep(0.5)
+        st, h, d = s.json("GET", "/debug/workers")
+        check(d["recycles"] >= 2, "--max-requests recycles the worker (%d)" % d["recycles"])
+        log = s.logtext()
+        check(log.find("leak-report reason=max-requests") >= 0 and
+              log.find("leak-report reason=max-requests") < log.find("worker-recycled"),
+              "the leak report comes before the recycle")
+    finally:
+        check(s.stop() == 0, "recycling server stops cleanly")
+
+
+def test_freeze():
+    s = Server("--workers", "1", "--freeze", "immortal", "--app-records", "3000", deadline=40)
+    try:
+        st, h, d = s.json("GET", "/debug/gc")
+        check(d["freeze_mode"] == "immortal", "freeze mode reported")
+        st, h, d = s.json("GET", "/items/5")
+        check(st == 200, "immortal shared state is readable")
+        st, h, d = s.json("GET", "/debug/workers")
+        check(d["workers"][0]["private_dirty"] > 0 and d["app_objects"] > 3000,
+              "smaps_rollup figures per worker")
+    finally:
+        check(s.stop() == 0, "frozen server stops cleanly")
+    s = Server("--workers", "1", "--freeze", "on", "--app-records", "3000", deadline=40)
+    try:
+        st, h, d = s.json("GET", "/debug/gc")
+        check(d["freeze_count"] >= 6000, "--freeze on: the app state is frozen (%d)" % d["freeze_count"])
+    finally:
+        s.stop()
+
+
+def main():
+    if not os.access(BIN, os.X_OK):
+        print("no server binary at %s" % BIN)
+        return 1
+    t0 = time.time()
+    s = Server("--workers", "2", "--app-records", "2000", "--leak-sample", "1", "--max-body", "4096",
+               "--drain-seconds", "3")
+    try:
+        test_endpoints(s)
+        test_bad_input(s)
+        test_no_leak_on_bad_input(s)
+        test_gc_control(s)
+        test_leak_verdicts(s)
+        test_metrics(s)
+        test_worker_replacement(s)
+        test_sigterm(s)
+    finally:
+        s.kill()
+    test_recycling()
+    test_freeze()
+    print("test_views: %d failed, %.1f s" % (len(failures), time.time() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
