@@ -742,6 +742,239 @@ bool rcgc_finalize_is_alive(const rcgc_finalize *f);
 void rcgc_finalize_set_atexit(rcgc_finalize *f, bool atexit);
 bool rcgc_finalize_get_atexit(const rcgc_finalize *f);
 
+/* ===================================================================== */
+/* Allocation tracing                                                    */
+/* ===================================================================== */
+
+/*
+** Python's tracemalloc for rcgc heaps (docs/tracing.md). While tracing, every
+** object and raw block of the heap has a *trace*: its domain, size, the
+** traceback of the call that allocated it, the object's type and the
+** innermost tag. Tracebacks come from three sources:
+**   1. the call site of the allocating call: rcgc_new(), rcgc_new_var(),
+**      rcgc_malloc(), rcgc_calloc() and rcgc_realloc() are macros that pass
+**      __FILE__/__LINE__/__func__ to the *_at functions (define
+**      RCGC_NO_SITE_MACROS before including rcgc.h to turn them off; the
+**      plain functions stay exported either way, so &rcgc_new still works);
+**   2. frames pushed by a host program (an interpreter) with
+**      rcgc_trace_frame_push/pop: its users see their own script's lines;
+**   3. the native C stack (rcgc_trace_options.native), unwound at allocation
+**      time and symbolised lazily, when a snapshot is taken.
+** Tracebacks are interned: identical frame sequences share one object. The
+** tracer's own memory is not traced; rcgc_trace_get_tracer_memory() says
+** how much it uses. All of it belongs to the heap: no global state.
+*/
+
+/* Limits of the traceback length (CPython's [1; 65535]). */
+#define RCGC_TRACE_MAX_FRAMES 65535u
+/* The domain of the heap's own objects and raw blocks. Other domains
+** (1..65535) are for foreign memory tracked with rcgc_trace_track(). */
+#define RCGC_TRACE_DOMAIN_HEAP 0u
+
+/* A frame. 'filename' and 'function' are never NULL ("<unknown>" when not
+** known); lineno 0 = unknown. For native frames 'address' is the return
+** address (0 for other frames). */
+typedef struct rcgc_frame {
+    const char *filename;
+    const char *function;
+    unsigned lineno;
+    uintptr_t address;
+} rcgc_frame;
+
+/* An interned traceback. Frames are indexed oldest first (index 0) to most
+** recent (nframe - 1), as tracemalloc.Traceback. */
+typedef struct rcgc_traceback rcgc_traceback;
+unsigned rcgc_traceback_nframe(const rcgc_traceback *tb);
+/* The true depth before truncation to the traceback limit. */
+unsigned rcgc_traceback_total_nframe(const rcgc_traceback *tb);
+/* Frame 'index' (0 = oldest); an "<unknown>" frame for a bad index. */
+rcgc_frame rcgc_traceback_frame(const rcgc_traceback *tb, unsigned index);
+
+typedef struct rcgc_trace_options {
+    size_t struct_size;        /* sizeof(rcgc_trace_options); set by init */
+    unsigned max_frames;       /* traceback limit, 1..65535; default 1 */
+    bool native;               /* unwind the C stack; default false */
+    uint64_t sample_mean_bytes;/* 0 = exact (default); otherwise Poisson
+                                  sampling: on average one sample per this
+                                  many allocated bytes (e.g. 512 KiB) */
+    uint64_t sample_seed;      /* sampling PRNG seed; default 0x5EED */
+} rcgc_trace_options;
+void rcgc_trace_options_init(rcgc_trace_options *opt);
+
+/* Start tracing with a traceback limit of 'max_frames' (call-site and host
+** frames). RCGC_EINVAL outside 1..65535 ("the number of frames must be in
+** range [1; 65535]"), RCGC_ENOMEM. Starting while tracing changes the
+** options and keeps the traces. */
+rcgc_status rcgc_trace_start(rcgc_heap *heap, unsigned max_frames);
+rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt);
+/* Stop tracing and drop every trace (traced memory becomes 0, 0). */
+void rcgc_trace_stop(rcgc_heap *heap);
+bool rcgc_trace_is_tracing(const rcgc_heap *heap);
+/* The traceback limit (1 when not tracing, as tracemalloc's default). */
+unsigned rcgc_trace_get_traceback_limit(const rcgc_heap *heap);
+/* Switch between exact (0) and sampled tracing at run time. Existing traces
+** keep their weight. RCGC_ESTATE when not tracing. */
+rcgc_status rcgc_trace_set_sampling(rcgc_heap *heap, uint64_t mean_bytes);
+
+/* Bytes in traced blocks now and at the peak (sampled: estimates). */
+void rcgc_trace_get_traced_memory(const rcgc_heap *heap, size_t *current, size_t *peak);
+/* peak := current. */
+void rcgc_trace_reset_peak(rcgc_heap *heap);
+/* Drop every trace; tracing goes on. Counters go to (0, 0). */
+void rcgc_trace_clear_traces(rcgc_heap *heap);
+/* Bytes the tracer itself uses (tables, tracebacks, strings). */
+size_t rcgc_trace_get_tracer_memory(const rcgc_heap *heap);
+/* Traces lost because the tracer ran out of memory in a realloc. */
+uint64_t rcgc_trace_lost_count(const rcgc_heap *heap);
+
+/* Foreign memory (PyTraceMalloc_Track/Untrack): RCGC_OK, RCGC_ENOMEM, or
+** RCGC_ESTATE when not tracing (CPython's -2). Tracking a tracked block
+** replaces its trace; untracking an untracked one is RCGC_OK. */
+rcgc_status rcgc_trace_track(rcgc_heap *heap, unsigned domain, uintptr_t ptr, size_t size);
+rcgc_status rcgc_trace_untrack(rcgc_heap *heap, unsigned domain, uintptr_t ptr);
+
+/* The traceback of the block holding obj (NULL if it is not traced: made
+** before tracing started or before the last clear). Valid until the traces
+** are cleared or tracing stops. */
+const rcgc_traceback *rcgc_trace_get_object_traceback(rcgc_heap *heap, const void *obj);
+const rcgc_traceback *rcgc_trace_get_traceback(rcgc_heap *heap, unsigned domain, uintptr_t ptr);
+
+/* Host frames: push when a host function starts, pop when it returns,
+** set_lineno as it runs. Strings are copied. Ignored when not tracing
+** (a pop of an empty stack does nothing), so a host may push and pop
+** unconditionally. */
+rcgc_status rcgc_trace_frame_push(rcgc_heap *heap, const char *filename, unsigned lineno,
+                                  const char *function);
+void rcgc_trace_frame_set_lineno(rcgc_heap *heap, unsigned lineno);
+void rcgc_trace_frame_pop(rcgc_heap *heap);
+
+/* Tags: a stack per heap; every trace records the innermost tag (the view
+** or request being served). Same rules as host frames. */
+rcgc_status rcgc_trace_tag_push(rcgc_heap *heap, const char *tag);
+void rcgc_trace_tag_pop(rcgc_heap *heap);
+
+/* The site-capturing entry points behind the macros below. */
+void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems,
+                  const char *file, int line, const char *func);
+void *rcgc_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
+                     const char *func);
+void *rcgc_calloc_at(rcgc_heap *heap, size_t count, size_t size, const char *file,
+                     int line, const char *func);
+void *rcgc_realloc_at(rcgc_heap *heap, void *ptr, size_t bytes, const char *file,
+                      int line, const char *func);
+
+#define RCGC_HERE __FILE__, __LINE__, __func__
+#ifndef RCGC_NO_SITE_MACROS
+#define rcgc_new(heap, type) rcgc_new_at((heap), (type), 0, RCGC_HERE)
+#define rcgc_new_var(heap, type, n) rcgc_new_at((heap), (type), (n), RCGC_HERE)
+#endif
+
+/* ---- Snapshots --------------------------------------------------------- */
+
+typedef struct rcgc_snapshot rcgc_snapshot;
+
+/* One trace of a snapshot. Strings belong to the snapshot. */
+typedef struct rcgc_trace {
+    unsigned domain;
+    size_t size;                   /* bytes of the block */
+    const rcgc_traceback *traceback;
+    const char *type;              /* object type name, or NULL (raw block) */
+    const char *tag;               /* innermost tag, or NULL */
+    double weight;                 /* 1 (exact), or 1/p for a sampled trace */
+} rcgc_trace;
+
+/* Copy every trace of the heap (RCGC_ESTATE "the heap must be tracing
+** memory allocations to take a snapshot" when not tracing). Native frames
+** are symbolised here. The snapshot is independent of the heap. */
+rcgc_status rcgc_trace_take_snapshot(rcgc_heap *heap, rcgc_snapshot **out);
+/* An empty snapshot to fill with rcgc_snapshot_add (tests, importers). */
+rcgc_snapshot *rcgc_snapshot_new(unsigned traceback_limit);
+/* Add one trace; frames[0] is the OLDEST frame (as rcgc_traceback_frame).
+** type/tag may be NULL. */
+rcgc_status rcgc_snapshot_add(rcgc_snapshot *s, unsigned domain, size_t size,
+                              const rcgc_frame *frames, unsigned nframe,
+                              unsigned total_nframe, const char *type, const char *tag);
+void rcgc_snapshot_free(rcgc_snapshot *s);
+size_t rcgc_snapshot_count(const rcgc_snapshot *s);
+/* Trace i in insertion (or table) order; false past the end. */
+bool rcgc_snapshot_get(const rcgc_snapshot *s, size_t i, rcgc_trace *out);
+unsigned rcgc_snapshot_traceback_limit(const rcgc_snapshot *s);
+/* Mean sampling interval the snapshot was taken with (0 = exact). */
+uint64_t rcgc_snapshot_sample_mean(const rcgc_snapshot *s);
+/* True if both hold the same traces in the same order. */
+bool rcgc_snapshot_equal(const rcgc_snapshot *a, const rcgc_snapshot *b);
+
+/* Statistics: group by what? */
+typedef enum rcgc_stat_key {
+    RCGC_STAT_FILENAME = 0,   /* most recent frame's file (cumulative: every frame) */
+    RCGC_STAT_LINENO = 1,     /* most recent frame's file and line */
+    RCGC_STAT_TRACEBACK = 2,  /* the whole traceback (not cumulative) */
+    RCGC_STAT_TYPE = 3,       /* object type name ("<raw>" for raw blocks) */
+    RCGC_STAT_TAG = 4         /* innermost tag ("<untagged>") */
+} rcgc_stat_key;
+
+/* One group. For FILENAME/LINENO 'traceback' has one frame (lineno 0 for
+** FILENAME); for TRACEBACK it is the group's traceback; for TYPE/TAG it is
+** NULL and 'name' is set. size/count are estimates for sampled snapshots.
+** Diffs: size_diff/count_diff against the old snapshot (0 in statistics). */
+typedef struct rcgc_stat {
+    const rcgc_traceback *traceback;
+    const char *name;
+    uint64_t size;
+    uint64_t count;
+    int64_t size_diff;
+    int64_t count_diff;
+} rcgc_stat;
+
+typedef struct rcgc_stats rcgc_stats;
+/* Sorted as tracemalloc sorts: statistics descending by (size, count, key);
+** diffs descending by (|size_diff|, size, |count_diff|, count, key).
+** cumulative is allowed for FILENAME and LINENO only (RCGC_EINVAL: "cannot
+** group by traceback cumulatively"). The result refers to the snapshots'
+** strings: free it before them. */
+rcgc_status rcgc_snapshot_statistics(const rcgc_snapshot *s, rcgc_stat_key key,
+                                     bool cumulative, rcgc_stats **out);
+rcgc_status rcgc_snapshot_compare_to(const rcgc_snapshot *s, const rcgc_snapshot *old,
+                                     rcgc_stat_key key, bool cumulative, rcgc_stats **out);
+size_t rcgc_stats_count(const rcgc_stats *st);
+const rcgc_stat *rcgc_stats_get(const rcgc_stats *st, size_t i);
+void rcgc_stats_free(rcgc_stats *st);
+/* tracemalloc's text: "b.py:1: size=66 B, count=1, average=66 B" and, with
+** diff, "a.py:5: size=5002 B (+5000 B), count=2 (+1), average=2501 B"
+** (sizes in B/KiB/MiB/GiB as tracemalloc's _format_size). Returns the
+** length snprintf would write. */
+int rcgc_stat_format(const rcgc_stat *stat, bool diff, char *buf, size_t cap);
+
+/* Filters (tracemalloc.Filter / DomainFilter). A trace is kept iff it
+** matches any inclusive filter (when there is one) and every exclusive one.
+** filename_pattern: fnmatch pattern on the frame's file (".pyc" is read as
+** ".py"); NULL = a domain-only filter. lineno < 0: any line. all_frames:
+** test every frame instead of the most recent. has_domain: also require
+** (inclusive) or exempt (exclusive) 'domain'. */
+typedef struct rcgc_trace_filter {
+    bool inclusive;
+    const char *filename_pattern;
+    int lineno;
+    bool all_frames;
+    bool has_domain;
+    unsigned domain;
+} rcgc_trace_filter;
+/* A new snapshot with the kept traces; 's' is untouched. */
+rcgc_status rcgc_snapshot_filter(const rcgc_snapshot *s, const rcgc_trace_filter *filters,
+                                 size_t nfilters, rcgc_snapshot **out);
+
+/* Dump to / load from the versioned binary format of docs/formats.md. Load
+** checks every count against the bytes present: a truncated, corrupted or
+** hostile file gives RCGC_EFORMAT (RCGC_EIO for a system error) and an
+** explanation in 'err' (may be NULL), never a crash or a huge allocation. */
+rcgc_status rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path);
+rcgc_status rcgc_snapshot_load(const char *path, rcgc_snapshot **out, char *err,
+                               size_t errcap);
+/* The same on memory: dump_buffer returns a malloc'ed buffer (free()). */
+rcgc_status rcgc_snapshot_dump_buffer(const rcgc_snapshot *s, void **buf, size_t *len);
+rcgc_status rcgc_snapshot_load_buffer(const void *buf, size_t len, rcgc_snapshot **out,
+                                      char *err, size_t errcap);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

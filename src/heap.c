@@ -11,6 +11,7 @@
 
 #include "gc.h"
 #include "heap.h"
+#include "trace.h"
 #include "weakref.h"
 
 const char *rcgc_strerror(rcgc_status status)
@@ -105,6 +106,7 @@ void rcgc_heap_free(rcgc_heap *heap)
     heap->freeing = true;
     rcgc__weakref_heap_fini(heap);
     rcgc__gc_fini(heap);
+    rcgc__trace_heap_fini(heap); /* allocation tracing: leak report, tracer */
     if (heap->leak_report && heap->live_objects) {
         rcgc_heap_printf(heap, "rcgc: %zu object(s) still alive at heap free:\n",
                          heap->live_objects);
@@ -223,6 +225,7 @@ rcgc_status rcgc_heap_check(rcgc_heap *heap)
     bad += rcgc__mem_check(&heap->mem);
     bad += rcgc__gc_check(heap);
     bad += rcgc__weakref_check(heap);
+    bad += rcgc__trace_check(heap); /* allocation tracing */
     if (heap->ntypes == 0 || heap->ntypes > heap->captypes) {
         rcgc_heap_printf(heap, "rcgc_heap_check: type table %u/%u\n", heap->ntypes,
                          heap->captypes);

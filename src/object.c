@@ -8,6 +8,7 @@
 
 #include "gc.h"
 #include "heap.h"
+#include "trace.h"
 #include "weakref.h"
 
 /* A deposited object was tracked when its death was deferred; re-track it
@@ -18,7 +19,9 @@
 /* Creation                                                           */
 /* ------------------------------------------------------------------ */
 
-void *rcgc_new_var(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
+/* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
+** capture the call site (trace.c's rcgc_new_at); the functions stay exported. */
+void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
 {
     if (!type)
         rcgc__panic(heap, "rcgc_new: NULL type");
@@ -35,6 +38,12 @@ void *rcgc_new_var(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
         rcgc__gc_on_alloc(heap, total);
     uint16_t id = rcgc__type_id(heap, type);
     rcgc__head *h = id ? rcgc__mem_obj_alloc(&heap->mem, total) : NULL;
+    /* Allocation tracing (trace.c): a block whose trace cannot be recorded
+    ** is given back and the allocation fails, as with tracemalloc. */
+    if (h && heap->trace && rcgc__trace_on_alloc(heap, h, total) != 0) {
+        rcgc__mem_obj_free(&heap->mem, h);
+        h = NULL;
+    }
     if (!h) {
         if (gc_type)
             rcgc__gc_on_alloc_failed(heap, total);
@@ -50,9 +59,9 @@ void *rcgc_new_var(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
     return h + 1;
 }
 
-void *rcgc_new(rcgc_heap *heap, const rcgc_type *type)
+void *(rcgc_new)(rcgc_heap *heap, const rcgc_type *type)
 {
-    return rcgc_new_var(heap, type, 0);
+    return (rcgc_new_var)(heap, type, 0);
 }
 
 const rcgc_type *rcgc_type_of(const void *obj)
@@ -117,6 +126,8 @@ static void free_memory(rcgc_heap *heap, rcgc__head *h)
     if (h->flags_ & RCGC__F_GC_TYPE)
         rcgc__gc_on_free(heap);
     heap->live_objects--;
+    if (heap->trace) /* allocation tracing (trace.c) */
+        rcgc__trace_on_free(heap, h);
     h->next_ = 0;
     h->prev_ = 0;
     h->refcnt_ = 0;

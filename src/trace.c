@@ -1,0 +1,990 @@
+/*
+** trace.c -- the allocation tracer (tracemalloc for rcgc heaps): its state
+** on heap->trace, the traces table keyed by (domain, address), interned
+** tracebacks and strings, host frames, tags, sampling and the counters.
+** Snapshots are snapshot.c's, the file format snapfile.c's, native stacks
+** unwind.c's. Lower layers reach us only through the hooks of trace.h.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "trace.h"
+
+/* Initial sizes (slots). Both tables double when 3/4 full. */
+#define TRACES_INITIAL 1024
+#define TBS_INITIAL 256
+#define STRINGS_INITIAL 64
+/* Arena chunk payload: 16 KiB holds ~500 one-frame tracebacks. */
+#define CHUNK_BYTES 16384
+/* Tags are 16-bit ids; the last id stands for "too many tags". */
+#define TAG_MAX 65535u
+#define DOMAIN_MAX 65535u
+
+static const char UNKNOWN[] = "<unknown>";
+
+/* ===================================================================== */
+/* Tracer memory: raw blocks of the heap, never traced, always counted   */
+/* ===================================================================== */
+
+void *rcgc__trace_alloc(rcgc_heap *heap, size_t bytes)
+{
+    rcgc__trace *t = heap->trace;
+    bool was = t ? t->busy : false;
+    if (t)
+        t->busy = true;
+    void *p = (rcgc_malloc)(heap, bytes);
+    if (t) {
+        t->busy = was;
+        if (p)
+            t->self_bytes += bytes;
+    }
+    return p;
+}
+
+void rcgc__trace_free(rcgc_heap *heap, void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    rcgc__trace *t = heap->trace;
+    bool was = t ? t->busy : false;
+    if (t)
+        t->busy = true;
+    rcgc_free(heap, p);
+    if (t) {
+        t->busy = was;
+        t->self_bytes -= bytes;
+    }
+}
+
+/* Bump allocation from arena chunks (tracebacks, strings); freed all at
+** once by clear/stop. */
+static void *arena_alloc(rcgc_heap *heap, size_t bytes)
+{
+    rcgc__trace *t = heap->trace;
+    bytes = (bytes + 15) & ~(size_t)15;
+    rcgc__chunk *c = t->chunks;
+    if (!c || c->cap - c->used < bytes) {
+        size_t cap = bytes > CHUNK_BYTES ? bytes : CHUNK_BYTES;
+        c = rcgc__trace_alloc(heap, sizeof(rcgc__chunk) + cap);
+        if (!c)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = t->chunks;
+        t->chunks = c;
+    }
+    void *p = c->data + c->used;
+    c->used += bytes;
+    return p;
+}
+
+static void arena_free_all(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    while (t->chunks) {
+        rcgc__chunk *c = t->chunks;
+        t->chunks = c->next;
+        rcgc__trace_free(heap, c, sizeof(rcgc__chunk) + c->cap);
+    }
+}
+
+/* ===================================================================== */
+/* Hashing                                                               */
+/* ===================================================================== */
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Tracebacks hash on the frames' string *pointers*: a string has one
+** address for the tracer's lifetime (literals or interned copies). */
+uint32_t rcgc__tb_hash(const rcgc__frame *f, uint32_t n, uint32_t total)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n ^ ((uint64_t)total << 32);
+    for (uint32_t i = 0; i < n; i++) {
+        /* A native frame is its address (its strings come later, lazily). */
+        if (f[i].pc) {
+            h = mix64(h ^ (uint64_t)f[i].pc);
+            continue;
+        }
+        h = mix64(h ^ (uint64_t)(uintptr_t)f[i].file);
+        h = mix64(h ^ (uint64_t)(uintptr_t)f[i].func ^ ((uint64_t)f[i].line << 40));
+    }
+    return (uint32_t)h;
+}
+
+bool rcgc__tb_same(const struct rcgc_traceback *tb, const rcgc__frame *f, uint32_t n,
+                   uint32_t total)
+{
+    if (tb->nframe != n || tb->total_nframe != total)
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        const rcgc__frame *a = &tb->frames[i];
+        if (a->pc != f[i].pc)
+            return false;
+        if (!a->pc && (a->file != f[i].file || a->func != f[i].func || a->line != f[i].line))
+            return false;
+    }
+    return true;
+}
+
+/* ===================================================================== */
+/* Interned strings                                                      */
+/* ===================================================================== */
+
+const char *rcgc__trace_intern(rcgc_heap *heap, const char *s)
+{
+    rcgc__trace *t = heap->trace;
+    rcgc__strpool *sp = &t->strings;
+    if ((sp->count + 1) * 4 > sp->cap * 3) {
+        size_t cap = sp->cap ? sp->cap * 2 : STRINGS_INITIAL;
+        const char **slots = rcgc__trace_alloc(heap, cap * sizeof *slots);
+        if (!slots)
+            return NULL;
+        memset(slots, 0, cap * sizeof *slots);
+        for (size_t i = 0; i < sp->cap; i++) {
+            if (!sp->slots[i])
+                continue;
+            size_t j = str_hash(sp->slots[i]) & (cap - 1);
+            while (slots[j])
+                j = (j + 1) & (cap - 1);
+            slots[j] = sp->slots[i];
+        }
+        rcgc__trace_free(heap, sp->slots, sp->cap * sizeof *slots);
+        sp->slots = slots;
+        sp->cap = cap;
+    }
+    size_t j = str_hash(s) & (sp->cap - 1);
+    for (; sp->slots[j]; j = (j + 1) & (sp->cap - 1))
+        if (strcmp(sp->slots[j], s) == 0)
+            return sp->slots[j];
+    size_t len = strlen(s);
+    char *copy = arena_alloc(heap, len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, s, len + 1);
+    sp->slots[j] = copy;
+    sp->count++;
+    return copy;
+}
+
+/* ===================================================================== */
+/* Interned tracebacks                                                   */
+/* ===================================================================== */
+
+static bool tbs_grow(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    size_t cap = t->tbcap ? t->tbcap * 2 : TBS_INITIAL;
+    struct rcgc_traceback **tbs = rcgc__trace_alloc(heap, cap * sizeof *tbs);
+    if (!tbs)
+        return false;
+    memset(tbs, 0, cap * sizeof *tbs);
+    for (size_t i = 0; i < t->tbcap; i++) {
+        struct rcgc_traceback *tb = t->tbs[i];
+        while (tb) {
+            struct rcgc_traceback *next = tb->next;
+            size_t j = tb->hash & (cap - 1);
+            tb->next = tbs[j];
+            tbs[j] = tb;
+            tb = next;
+        }
+    }
+    rcgc__trace_free(heap, t->tbs, t->tbcap * sizeof *tbs);
+    t->tbs = tbs;
+    t->tbcap = cap;
+    return true;
+}
+
+static const struct rcgc_traceback *tb_intern(rcgc_heap *heap, const rcgc__frame *f,
+                                              uint32_t n, uint32_t total)
+{
+    rcgc__trace *t = heap->trace;
+    uint32_t h = rcgc__tb_hash(f, n, total);
+    if (t->tbcap) {
+        for (struct rcgc_traceback *tb = t->tbs[h & (t->tbcap - 1)]; tb; tb = tb->next)
+            if (tb->hash == h && rcgc__tb_same(tb, f, n, total))
+                return tb;
+    }
+    if ((t->tbcount + 1) * 4 > t->tbcap * 3 && !tbs_grow(heap))
+        return NULL;
+    struct rcgc_traceback *tb =
+        arena_alloc(heap, sizeof *tb + (size_t)n * sizeof(rcgc__frame));
+    if (!tb)
+        return NULL;
+    tb->hash = h;
+    tb->nframe = n;
+    tb->total_nframe = total;
+    tb->id = 0;
+    memcpy(tb->frames, f, (size_t)n * sizeof *f);
+    size_t j = h & (t->tbcap - 1);
+    tb->next = t->tbs[j];
+    t->tbs[j] = tb;
+    t->tbcount++;
+    return tb;
+}
+
+/* ===================================================================== */
+/* The traces table                                                      */
+/* ===================================================================== */
+
+static inline size_t slot_home(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
+{
+    uint64_t h = ((uint64_t)ptr ^ ((uint64_t)domain << 48)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) & (t->cap - 1);
+}
+
+static rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
+{
+    if (!t->count)
+        return NULL;
+    for (size_t i = slot_home(t, domain, ptr);; i = (i + 1) & (t->cap - 1)) {
+        rcgc__tentry *e = &t->traces[i];
+        if (!e->tb)
+            return NULL;
+        if (e->ptr == ptr && e->domain == domain)
+            return e;
+    }
+}
+
+static void trace_delete(rcgc__trace *t, rcgc__tentry *e)
+{
+    size_t mask = t->cap - 1;
+    size_t i = (size_t)(e - t->traces), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!t->traces[j].tb)
+            break;
+        size_t k = slot_home(t, t->traces[j].domain, t->traces[j].ptr);
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            t->traces[i] = t->traces[j];
+            i = j;
+        }
+    }
+    t->traces[i].tb = NULL;
+    t->traces[i].ptr = 0;
+    t->count--;
+}
+
+static bool traces_reserve(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if ((t->count + 1) * 4 <= t->cap * 3)
+        return true;
+    size_t cap = t->cap ? t->cap * 2 : TRACES_INITIAL;
+    rcgc__tentry *nt = rcgc__trace_alloc(heap, cap * sizeof *nt);
+    if (!nt)
+        return false;
+    memset(nt, 0, cap * sizeof *nt);
+    rcgc__tentry *old = t->traces;
+    size_t oldcap = t->cap;
+    t->traces = nt;
+    t->cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i].tb)
+            continue;
+        size_t j = slot_home(t, old[i].domain, old[i].ptr);
+        while (nt[j].tb)
+            j = (j + 1) & (cap - 1);
+        nt[j] = old[i];
+    }
+    rcgc__trace_free(heap, old, oldcap * sizeof *old);
+    return true;
+}
+
+static inline double weighted(const rcgc__tentry *e)
+{
+    return (double)e->size * (double)e->weight;
+}
+
+static void account_add(rcgc__trace *t, const rcgc__tentry *e)
+{
+    if (e->weight == 1.0f)
+        t->current += e->size;
+    else
+        t->current += (size_t)llround(weighted(e));
+    if (t->current > t->peak)
+        t->peak = t->current;
+}
+
+static void account_remove(rcgc__trace *t, const rcgc__tentry *e)
+{
+    size_t w = e->weight == 1.0f ? e->size : (size_t)llround(weighted(e));
+    t->current = w <= t->current ? t->current - w : 0;
+}
+
+/* Insert or replace the trace of (domain, ptr). false: out of memory. */
+static bool trace_put(rcgc_heap *heap, uint32_t domain, uintptr_t ptr, size_t size,
+                      const struct rcgc_traceback *tb, float weight)
+{
+    rcgc__trace *t = heap->trace;
+    rcgc__tentry *e = trace_find(t, domain, ptr);
+    if (e) {
+        account_remove(t, e);
+    } else {
+        if (!traces_reserve(heap))
+            return false;
+        size_t i = slot_home(t, domain, ptr);
+        while (t->traces[i].tb)
+            i = (i + 1) & (t->cap - 1);
+        e = &t->traces[i];
+        e->ptr = ptr;
+        e->domain = (uint16_t)domain;
+        t->count++;
+    }
+    e->tb = tb;
+    e->size = size;
+    e->weight = weight;
+    e->tag = t->ntags ? (uint16_t)t->tagstack[t->ntags - 1] : 0;
+    account_add(t, e);
+    return true;
+}
+
+/* ===================================================================== */
+/* Capturing a traceback                                                 */
+/* ===================================================================== */
+
+/* Frames, most recent first: the call site, then native frames (native
+** mode), then host frames innermost first. Truncated to max_frames;
+** total_nframe counts them all. NULL: out of memory. */
+static const struct rcgc_traceback *capture(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    /* Fast path: one frame from a call site (the 1-frame mode). */
+    if (t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
+        uint32_t total = 1 + (uint32_t)t->nhframes;
+        if (t->cache_tb && t->cache_site.file == t->site.file &&
+            t->cache_site.line == t->site.line && t->cache_site.func == t->site.func &&
+            t->cache_tb->total_nframe == total)
+            return t->cache_tb;
+        if (!t->native || t->max_frames == 1) {
+            rcgc__frame f = {t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
+                             (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
+            const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
+            if (tb) {
+                t->cache_site = t->site;
+                t->cache_tb = tb;
+            }
+            return tb;
+        }
+    }
+    rcgc__frame *f = t->scratch;
+    unsigned n = 0, total = 0, max = t->max_frames;
+    if (t->site.file && !t->native) {
+        f[n++] = (rcgc__frame){t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
+                               (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
+        total++;
+    }
+    if (t->native && t->unwind) {
+        uintptr_t pcs[256];
+        unsigned want = max - n < 256 ? max - n : 256, ntot = 0;
+        unsigned got = rcgc__unwind_capture(t->unwind, t->entry_ra, pcs, want, &ntot);
+        for (unsigned i = 0; i < got; i++)
+            f[n++] = (rcgc__frame){NULL, NULL, pcs[i], 0, 0};
+        total += ntot;
+    }
+    for (size_t i = t->nhframes; i-- > 0;) {
+        if (n < max) {
+            const rcgc__hframe *h = &t->hframes[i];
+            f[n++] = (rcgc__frame){h->file, h->func, 0, h->line, 0};
+        }
+        total++;
+    }
+    if (n == 0)
+        return t->unknown_tb;
+    return tb_intern(heap, f, n, total);
+}
+
+/* ===================================================================== */
+/* Sampling                                                              */
+/* ===================================================================== */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* An exponentially distributed interval with mean 'mean' bytes. */
+static int64_t next_interval(rcgc__trace *t)
+{
+    double u = ((double)(rng_next(&t->rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double x = -log(u) * (double)t->sample_mean;
+    if (x > 9e18)
+        x = 9e18;
+    return (int64_t)x + 1;
+}
+
+/* Decide whether an allocation of 'size' bytes is sampled; returns its
+** weight (1/p), or 0 when it is not sampled. With exponential intervals the
+** probability that a block of s bytes contains a sample point is
+** p = 1 - exp(-s/mean), so s/p and 1/p are unbiased estimates. */
+static inline float sample_weight(rcgc__trace *t, size_t size)
+{
+    if (!t->sample_mean)
+        return 1.0f;
+    t->sample_left -= (int64_t)(size ? size : 1);
+    if (t->sample_left > 0)
+        return 0.0f;
+    t->sample_left = next_interval(t);
+    double p = -expm1(-(double)(size ? size : 1) / (double)t->sample_mean);
+    return (float)(1.0 / p);
+}
+
+/* ===================================================================== */
+/* Hooks                                                                 */
+/* ===================================================================== */
+
+int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
+{
+    rcgc__trace *t = heap->trace;
+    if (t->busy)
+        return 0;
+    float w = sample_weight(t, size);
+    if (w == 0.0f)
+        return 0;
+    t->busy = true;
+    const struct rcgc_traceback *tb = capture(heap);
+    bool ok = tb && trace_put(heap, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr, size, tb, w);
+    t->busy = false;
+    return ok ? 0 : -1;
+}
+
+void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
+{
+    rcgc__trace *t = heap->trace;
+    if (t->busy)
+        return;
+    rcgc__tentry *e = trace_find(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
+    if (e) {
+        account_remove(t, e);
+        trace_delete(t, e);
+    }
+}
+
+void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp, size_t size)
+{
+    rcgc__trace *t = heap->trace;
+    if (t->busy)
+        return;
+    rcgc__trace_on_free(heap, oldp);
+    if (rcgc__trace_on_alloc(heap, newp, size) != 0)
+        t->lost++;
+}
+
+/* ===================================================================== */
+/* Lifecycle                                                             */
+/* ===================================================================== */
+
+void rcgc_trace_options_init(rcgc_trace_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->struct_size = sizeof *opt;
+    opt->max_frames = 1;
+    opt->native = false;
+    opt->sample_mean_bytes = 0;
+    opt->sample_seed = 0x5EED;
+}
+
+static bool set_frames(rcgc_heap *heap, unsigned max_frames)
+{
+    rcgc__trace *t = heap->trace;
+    rcgc__frame *s = rcgc__trace_alloc(heap, ((size_t)max_frames + 1) * sizeof *s);
+    if (!s)
+        return false;
+    if (t->scratch)
+        rcgc__trace_free(heap, t->scratch, ((size_t)t->max_frames + 1) * sizeof *s);
+    t->scratch = s;
+    t->max_frames = max_frames;
+    t->cache_tb = NULL;
+    return true;
+}
+
+/* Drop traces, tracebacks and strings; keep tables' capacity minimal. */
+static void drop_all(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    rcgc__trace_free(heap, t->traces, t->cap * sizeof *t->traces);
+    t->traces = NULL;
+    t->cap = t->count = 0;
+    t->current = t->peak = 0;
+    rcgc__trace_free(heap, t->tbs, t->tbcap * sizeof *t->tbs);
+    t->tbs = NULL;
+    t->tbcap = t->tbcount = 0;
+    t->cache_tb = NULL;
+    t->unknown_tb = NULL;
+}
+
+static void tracer_free(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return;
+    t->busy = true;
+    if (t->unwind)
+        rcgc__unwind_free(heap, t->unwind);
+    drop_all(heap);
+    rcgc__trace_free(heap, t->strings.slots, t->strings.cap * sizeof(char *));
+    rcgc__trace_free(heap, t->hframes, t->caphframes * sizeof *t->hframes);
+    rcgc__trace_free(heap, t->tagnames, t->captagnames * sizeof *t->tagnames);
+    rcgc__trace_free(heap, t->tagstack, t->captags * sizeof *t->tagstack);
+    if (t->scratch)
+        rcgc__trace_free(heap, t->scratch, ((size_t)t->max_frames + 1) * sizeof(rcgc__frame));
+    arena_free_all(heap);
+    heap->trace = NULL;
+    rcgc_free(heap, t);
+}
+
+/* The "<unknown>" traceback, used when no frame is known. */
+static bool make_unknown(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    rcgc__frame f = {UNKNOWN, UNKNOWN, 0, 0, 0};
+    t->unknown_tb = tb_intern(heap, &f, 1, 1);
+    return t->unknown_tb != NULL;
+}
+
+rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
+{
+    rcgc_trace_options o;
+    rcgc_trace_options_init(&o);
+    if (opt) {
+        size_t n = opt->struct_size && opt->struct_size < sizeof o ? opt->struct_size : sizeof o;
+        memcpy(&o, opt, n);
+        o.struct_size = sizeof o;
+    }
+    if (o.max_frames < 1 || o.max_frames > RCGC_TRACE_MAX_FRAMES) {
+        rcgc_heap_printf(heap, "rcgc_trace_start: the number of frames must be in range "
+                               "[1; %u]\n", RCGC_TRACE_MAX_FRAMES);
+        return RCGC_EINVAL;
+    }
+    rcgc__trace *t = heap->trace;
+    bool fresh = false;
+    if (!t) {
+        t = (rcgc_malloc)(heap, sizeof *t);
+        if (!t)
+            return RCGC_ENOMEM;
+        memset(t, 0, sizeof *t);
+        heap->trace = t;
+        t->self_bytes = sizeof *t;
+        t->busy = true;
+        fresh = true;
+        if (!make_unknown(heap)) {
+            tracer_free(heap);
+            return RCGC_ENOMEM;
+        }
+    }
+    t->busy = true;
+    if (o.max_frames != t->max_frames && !set_frames(heap, o.max_frames)) {
+        if (fresh)
+            tracer_free(heap);
+        else
+            t->busy = false;
+        return RCGC_ENOMEM;
+    }
+    if (o.native && !t->unwind) {
+        t->unwind = rcgc__unwind_new(heap);
+        if (!t->unwind) {
+            if (fresh)
+                tracer_free(heap);
+            else
+                t->busy = false;
+            return RCGC_ENOMEM;
+        }
+    }
+    t->native = o.native;
+    t->cache_tb = NULL;
+    if (fresh || o.sample_mean_bytes != t->sample_mean) {
+        t->sample_mean = o.sample_mean_bytes;
+        t->rng = o.sample_seed;
+        if (t->sample_mean)
+            t->sample_left = next_interval(t);
+    }
+    t->busy = false;
+    return RCGC_OK;
+}
+
+rcgc_status rcgc_trace_start(rcgc_heap *heap, unsigned max_frames)
+{
+    rcgc_trace_options o;
+    rcgc_trace_options_init(&o);
+    o.max_frames = max_frames;
+    rcgc__trace *t = heap->trace;
+    if (t) { /* keep the current mode, change the limit */
+        o.native = t->native;
+        o.sample_mean_bytes = t->sample_mean;
+    }
+    return rcgc_trace_start_ex(heap, &o);
+}
+
+void rcgc_trace_stop(rcgc_heap *heap)
+{
+    tracer_free(heap);
+}
+
+bool rcgc_trace_is_tracing(const rcgc_heap *heap)
+{
+    return heap->trace != NULL;
+}
+
+unsigned rcgc_trace_get_traceback_limit(const rcgc_heap *heap)
+{
+    const rcgc__trace *t = heap->trace;
+    return t ? t->max_frames : 1;
+}
+
+rcgc_status rcgc_trace_set_sampling(rcgc_heap *heap, uint64_t mean_bytes)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return RCGC_ESTATE;
+    t->sample_mean = mean_bytes;
+    if (mean_bytes)
+        t->sample_left = next_interval(t);
+    return RCGC_OK;
+}
+
+void rcgc_trace_get_traced_memory(const rcgc_heap *heap, size_t *current, size_t *peak)
+{
+    const rcgc__trace *t = heap->trace;
+    if (current)
+        *current = t ? t->current : 0;
+    if (peak)
+        *peak = t ? t->peak : 0;
+}
+
+void rcgc_trace_reset_peak(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (t)
+        t->peak = t->current;
+}
+
+void rcgc_trace_clear_traces(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return;
+    t->busy = true;
+    drop_all(heap);
+    /* Strings of host frames and tags still on their stacks stay valid:
+    ** the arena keeps them; only tracebacks would be garbage, and they are
+    ** small. Rebuild the unknown traceback. */
+    (void)make_unknown(heap);
+    t->busy = false;
+}
+
+size_t rcgc_trace_get_tracer_memory(const rcgc_heap *heap)
+{
+    const rcgc__trace *t = heap->trace;
+    return t ? t->self_bytes : 0;
+}
+
+uint64_t rcgc_trace_lost_count(const rcgc_heap *heap)
+{
+    const rcgc__trace *t = heap->trace;
+    return t ? t->lost : 0;
+}
+
+/* ===================================================================== */
+/* Foreign blocks and lookups                                            */
+/* ===================================================================== */
+
+rcgc_status rcgc_trace_track(rcgc_heap *heap, unsigned domain, uintptr_t ptr, size_t size)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return RCGC_ESTATE;
+    if (domain > DOMAIN_MAX)
+        return RCGC_EINVAL;
+    t->busy = true;
+    const struct rcgc_traceback *tb = capture(heap);
+    bool ok = tb && trace_put(heap, domain, ptr, size, tb, 1.0f);
+    t->busy = false;
+    return ok ? RCGC_OK : RCGC_ENOMEM;
+}
+
+rcgc_status rcgc_trace_untrack(rcgc_heap *heap, unsigned domain, uintptr_t ptr)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return RCGC_ESTATE;
+    if (domain > DOMAIN_MAX)
+        return RCGC_EINVAL;
+    rcgc__tentry *e = trace_find(t, domain, ptr);
+    if (e) {
+        account_remove(t, e);
+        trace_delete(t, e);
+    }
+    return RCGC_OK;
+}
+
+/* Symbolise the native frames of an interned traceback in place. */
+static void resolve_tb(rcgc_heap *heap, struct rcgc_traceback *tb)
+{
+    rcgc__trace *t = heap->trace;
+    for (uint32_t i = 0; i < tb->nframe; i++)
+        if (!tb->frames[i].file && t->unwind)
+            rcgc__unwind_symbolise(heap, t->unwind, tb->frames[i].pc, &tb->frames[i]);
+}
+
+const rcgc_traceback *rcgc_trace_get_traceback(rcgc_heap *heap, unsigned domain, uintptr_t ptr)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t || domain > DOMAIN_MAX)
+        return NULL;
+    rcgc__tentry *e = trace_find(t, domain, ptr);
+    if (!e)
+        return NULL;
+    t->busy = true;
+    resolve_tb(heap, (struct rcgc_traceback *)e->tb);
+    t->busy = false;
+    return e->tb;
+}
+
+const rcgc_traceback *rcgc_trace_get_object_traceback(rcgc_heap *heap, const void *obj)
+{
+    if (!obj)
+        return NULL;
+    return rcgc_trace_get_traceback(heap, RCGC_TRACE_DOMAIN_HEAP,
+                                    (uintptr_t)rcgc__head_of(obj));
+}
+
+/* ===================================================================== */
+/* Traceback accessors                                                   */
+/* ===================================================================== */
+
+unsigned rcgc_traceback_nframe(const rcgc_traceback *tb)
+{
+    return tb ? tb->nframe : 0;
+}
+
+unsigned rcgc_traceback_total_nframe(const rcgc_traceback *tb)
+{
+    return tb ? tb->total_nframe : 0;
+}
+
+rcgc_frame rcgc_traceback_frame(const rcgc_traceback *tb, unsigned index)
+{
+    rcgc_frame out = {UNKNOWN, UNKNOWN, 0, 0};
+    if (!tb || index >= tb->nframe)
+        return out;
+    const rcgc__frame *f = &tb->frames[tb->nframe - 1 - index];
+    out.filename = f->file ? f->file : UNKNOWN;
+    out.function = f->func ? f->func : UNKNOWN;
+    out.lineno = f->line;
+    out.address = f->pc;
+    return out;
+}
+
+/* ===================================================================== */
+/* Host frames and tags                                                  */
+/* ===================================================================== */
+
+static bool grow(rcgc_heap *heap, void **v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *nv = rcgc__trace_alloc(heap, nc * elem);
+    if (!nv)
+        return false;
+    if (*v) {
+        memcpy(nv, *v, n * elem);
+        rcgc__trace_free(heap, *v, *cap * elem);
+    }
+    *v = nv;
+    *cap = nc;
+    return true;
+}
+
+rcgc_status rcgc_trace_frame_push(rcgc_heap *heap, const char *filename, unsigned lineno,
+                                  const char *function)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return RCGC_OK;
+    t->busy = true;
+    rcgc_status st = RCGC_ENOMEM;
+    const char *f = rcgc__trace_intern(heap, filename ? filename : UNKNOWN);
+    const char *fn = f ? rcgc__trace_intern(heap, function ? function : UNKNOWN) : NULL;
+    if (fn && grow(heap, (void **)&t->hframes, &t->caphframes, t->nhframes, sizeof *t->hframes)) {
+        t->hframes[t->nhframes++] = (rcgc__hframe){f, fn, lineno};
+        st = RCGC_OK;
+    }
+    t->busy = false;
+    return st;
+}
+
+void rcgc_trace_frame_set_lineno(rcgc_heap *heap, unsigned lineno)
+{
+    rcgc__trace *t = heap->trace;
+    if (t && t->nhframes)
+        t->hframes[t->nhframes - 1].line = lineno;
+}
+
+void rcgc_trace_frame_pop(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (t && t->nhframes)
+        t->nhframes--;
+}
+
+rcgc_status rcgc_trace_tag_push(rcgc_heap *heap, const char *tag)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return RCGC_OK;
+    t->busy = true;
+    rcgc_status st = RCGC_ENOMEM;
+    const char *name = rcgc__trace_intern(heap, tag ? tag : "<untagged>");
+    uint32_t id = 0;
+    if (name && !t->ntagnames) { /* id 0 = untagged */
+        if (grow(heap, (void **)&t->tagnames, &t->captagnames, 0, sizeof *t->tagnames)) {
+            t->tagnames[0] = NULL;
+            t->ntagnames = 1;
+        } else {
+            name = NULL;
+        }
+    }
+    if (name) {
+        /* Tag ids: a linear search over the names is fine for the few
+        ** dozen tags a program has; past TAG_MAX - 1 names the last id is
+        ** shared ("too many tags"). */
+        for (id = 1; id < t->ntagnames && t->tagnames[id] != name; id++)
+            ;
+        if (id == t->ntagnames) {
+            if (id >= TAG_MAX)
+                id = TAG_MAX;
+            else if (grow(heap, (void **)&t->tagnames, &t->captagnames, t->ntagnames,
+                          sizeof *t->tagnames))
+                t->tagnames[t->ntagnames++] = name;
+            else
+                name = NULL;
+        }
+    }
+    if (name && grow(heap, (void **)&t->tagstack, &t->captags, t->ntags, sizeof *t->tagstack)) {
+        t->tagstack[t->ntags++] = id;
+        st = RCGC_OK;
+    }
+    t->busy = false;
+    return st;
+}
+
+void rcgc_trace_tag_pop(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (t && t->ntags)
+        t->ntags--;
+}
+
+/* ===================================================================== */
+/* Call-site entry points                                                */
+/* ===================================================================== */
+
+/* Each sets the call site for the duration of the call and restores the
+** previous one after (a finalizer run by an automatic collection inside
+** rcgc_new may allocate with its own site). Untraced: one branch. */
+#define WITH_SITE(call)                                                       \
+    rcgc__trace *t = heap->trace;                                             \
+    if (!t)                                                                   \
+        return call;                                                          \
+    rcgc__site saved = t->site;                                               \
+    uintptr_t saved_ra = t->entry_ra;                                         \
+    t->site = (rcgc__site){file, func, line};                                 \
+    t->entry_ra = (uintptr_t)__builtin_return_address(0);                     \
+    void *r = call;                                                           \
+    if ((t = heap->trace) != NULL) {                                          \
+        t->site = saved;                                                      \
+        t->entry_ra = saved_ra;                                               \
+    }                                                                         \
+    return r
+
+void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems, const char *file,
+                  int line, const char *func)
+{
+    WITH_SITE((rcgc_new_var)(heap, type, nitems));
+}
+
+void *rcgc_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
+                     const char *func)
+{
+    WITH_SITE((rcgc_malloc)(heap, bytes));
+}
+
+void *rcgc_calloc_at(rcgc_heap *heap, size_t count, size_t size, const char *file, int line,
+                     const char *func)
+{
+    WITH_SITE((rcgc_calloc)(heap, count, size));
+}
+
+void *rcgc_realloc_at(rcgc_heap *heap, void *ptr, size_t bytes, const char *file, int line,
+                      const char *func)
+{
+    WITH_SITE((rcgc_realloc)(heap, ptr, bytes));
+}
+
+/* ===================================================================== */
+/* Checks and teardown                                                   */
+/* ===================================================================== */
+
+size_t rcgc__trace_check(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t)
+        return 0;
+    size_t bad = 0, n = 0;
+    double sum = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        const rcgc__tentry *e = &t->traces[i];
+        if (!e->tb)
+            continue;
+        n++;
+        sum += e->weight == 1.0f ? (double)e->size : (double)llround(weighted(e));
+        if (trace_find(t, e->domain, e->ptr) != e) {
+            rcgc_heap_printf(heap, "rcgc: trace of %p (domain %u) unreachable in its table\n",
+                             (void *)e->ptr, (unsigned)e->domain);
+            bad++;
+        }
+    }
+    if (n != t->count || (t->cap && t->count * 4 > t->cap * 3)) {
+        rcgc_heap_printf(heap, "rcgc: traces table holds %zu traces, count says %zu (cap %zu)\n",
+                         n, t->count, t->cap);
+        bad++;
+    }
+    if (fabs(sum - (double)t->current) > 0.5 || t->peak < t->current) {
+        rcgc_heap_printf(heap, "rcgc: traced memory %zu (peak %zu), traces sum to %.0f\n",
+                         t->current, t->peak, sum);
+        bad++;
+    }
+    if (t->busy) {
+        rcgc_heap_printf(heap, "rcgc: tracer left busy\n");
+        bad++;
+    }
+    return bad;
+}
+
+void rcgc__trace_heap_fini(rcgc_heap *heap)
+{
+    if (!heap->trace)
+        return;
+    tracer_free(heap);
+}

@@ -1,0 +1,222 @@
+/*
+** trace.h -- the allocation tracer's internal interface (trace.c owns the
+** state hung off heap->trace; snapshot.c, snapfile.c and unwind.c read it).
+** Lower layers call only the three hooks below, each guarded by
+** 'if (heap->trace)' so that an untraced heap pays one predictable branch.
+*/
+#ifndef RCGC_TRACE_H
+#define RCGC_TRACE_H
+
+#include "heap.h"
+
+/* ---- Hooks for lower layers (object.c, mem.c, heap.c) ------------------ */
+
+/* A block of 'size' bytes was allocated at 'ptr' in the heap's domain.
+** Returns 0, or -1 when the trace could not be recorded (out of memory):
+** the caller then frees the block and fails the allocation, as tracemalloc
+** does, so traced memory stays exact. */
+int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size);
+/* The block at 'ptr' is being freed (a block without a trace is fine). */
+void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr);
+/* 'oldp' became 'newp' of 'size' bytes (newp may equal oldp). Never fails:
+** a trace that cannot be recorded is counted as lost. */
+void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp, size_t size);
+/* Heap teardown: leak report (when tracing), then free the tracer. */
+void rcgc__trace_heap_fini(rcgc_heap *heap);
+/* rcgc_heap_check's part: the tables and counters; returns problems found. */
+size_t rcgc__trace_check(rcgc_heap *heap);
+
+/* ---- Frames and tracebacks -------------------------------------------- */
+
+/* A frame as stored. Strings are static (call sites) or interned in the
+** tracer's string pool (host frames, symbolised native frames); 'file' is
+** NULL for a native frame not symbolised yet. */
+typedef struct rcgc__frame {
+    const char *file;
+    const char *func;
+    uintptr_t pc;      /* native return address, 0 otherwise */
+    uint32_t line;
+    uint32_t pad_;
+} rcgc__frame;
+
+/* An interned traceback: frames[0] is the MOST RECENT frame (capture
+** order); the public accessors index from the oldest. Shared by the tracer
+** and snapshots (which own their own copies). */
+struct rcgc_traceback {
+    struct rcgc_traceback *next; /* hash chain of the owning intern table */
+    uint32_t hash;
+    uint32_t nframe;
+    uint32_t total_nframe;
+    uint32_t id;                 /* index in the owner (snapshots) */
+    rcgc__frame frames[];
+};
+
+uint32_t rcgc__tb_hash(const rcgc__frame *frames, uint32_t n, uint32_t total);
+bool rcgc__tb_same(const struct rcgc_traceback *tb, const rcgc__frame *frames, uint32_t n,
+                   uint32_t total);
+
+/* ---- The traces table -------------------------------------------------- */
+
+/*
+** One trace: key (domain, ptr), value (size, traceback, tag, weight).
+** Open addressing with linear probing; a slot is empty iff tb == NULL.
+** Deletion shifts the cluster back (no tombstones). Load <= 3/4.
+*/
+typedef struct rcgc__tentry {
+    uintptr_t ptr;
+    const struct rcgc_traceback *tb;
+    size_t size;
+    uint16_t domain;  /* domains are 0..65535 */
+    uint16_t tag;     /* index into the tag names; 0 = untagged */
+    float weight;     /* 1 exact; 1/p for a sampled trace */
+} rcgc__tentry;
+_Static_assert(sizeof(void *) != 8 || sizeof(rcgc__tentry) == 32,
+               "a trace is 32 bytes on 64-bit targets");
+
+typedef struct rcgc__site {
+    const char *file;
+    const char *func;
+    int line;
+} rcgc__site;
+
+typedef struct rcgc__hframe {
+    const char *file; /* interned */
+    const char *func; /* interned */
+    uint32_t line;
+} rcgc__hframe;
+
+/* A pool of interned NUL-terminated strings (hash set of pointers into
+** arena chunks). */
+typedef struct rcgc__strpool {
+    const char **slots;
+    size_t cap, count;
+} rcgc__strpool;
+
+/* Arena chunks: a singly linked list of raw blocks. */
+typedef struct rcgc__chunk {
+    struct rcgc__chunk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} rcgc__chunk;
+
+struct rcgc__unwind; /* unwind.c */
+
+/*
+** The tracer (heap->trace). Invariants (rcgc__trace_check):
+**   - 'count' slots of 'traces' are used, count * 4 <= cap * 3, cap a power
+**     of two; every used slot is reachable from its home slot;
+**   - 'current' == the sum of weighted sizes of all traces, peak >= current;
+**   - every trace's tb is in 'tbs' (interned, distinct contents);
+**   - 'busy' is true only while the tracer allocates for itself.
+*/
+typedef struct rcgc__trace {
+    unsigned max_frames;
+    bool busy;                 /* reentrancy: our own allocations */
+    bool native;
+    rcgc__tentry *traces;
+    size_t cap, count;
+    size_t current, peak;      /* traced bytes (estimates when sampled) */
+    size_t self_bytes;         /* tracer memory */
+    uint64_t lost;
+    /* interned tracebacks */
+    struct rcgc_traceback **tbs;
+    size_t tbcap, tbcount;
+    const struct rcgc_traceback *unknown_tb; /* "<unknown>":0 */
+    /* one-entry cache: last (site, host top) -> traceback */
+    rcgc__site cache_site;
+    const void *cache_host;
+    uint32_t cache_host_line;
+    const struct rcgc_traceback *cache_tb;
+    rcgc__chunk *chunks;
+    rcgc__strpool strings;
+    /* current call site (set by the *_at entry points) */
+    rcgc__site site;
+    /* host frames and tags */
+    rcgc__hframe *hframes;
+    size_t nhframes, caphframes;
+    const char **tagnames;     /* tag id -> interned name; [0] = NULL */
+    size_t ntagnames, captagnames;
+    uint32_t *tagstack;
+    size_t ntags, captags;
+    /* sampling */
+    uint64_t sample_mean;      /* 0 = exact */
+    uint64_t rng;
+    int64_t sample_left;       /* bytes until the next sample */
+    /* native stacks */
+    struct rcgc__unwind *unwind;
+    uintptr_t entry_ra;        /* return address into user code, or 0 */
+    rcgc__frame *scratch;      /* max_frames + 1 frames */
+} rcgc__trace;
+
+/* Tracer-owned memory (never traced, counted in self_bytes). */
+void *rcgc__trace_alloc(rcgc_heap *heap, size_t bytes);
+void rcgc__trace_free(rcgc_heap *heap, void *p, size_t bytes);
+const char *rcgc__trace_intern(rcgc_heap *heap, const char *s);
+
+/* The tag name of a trace (NULL when untagged). */
+static inline const char *rcgc__trace_tag_name(const rcgc__trace *t, uint32_t tag)
+{
+    return tag < t->ntagnames ? t->tagnames[tag] : NULL;
+}
+
+/* unwind.c: native stacks. */
+struct rcgc__unwind *rcgc__unwind_new(rcgc_heap *heap);
+void rcgc__unwind_free(rcgc_heap *heap, struct rcgc__unwind *u);
+/* Capture up to 'max' return addresses of the current stack, innermost
+** first, skipping the tracer's own frames; returns how many, and the
+** total depth (capped) in *total. */
+unsigned rcgc__unwind_capture(struct rcgc__unwind *u, uintptr_t entry_ra, uintptr_t *pcs,
+                              unsigned max, unsigned *total);
+/* Symbolise one address (lazily, with a cache): file, function, line.
+** Strings are interned in the tracer. */
+void rcgc__unwind_symbolise(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t pc,
+                            rcgc__frame *out);
+
+/* ---- Snapshots (snapshot.c; snapfile.c reads and writes them) --------- */
+
+/* One trace of a snapshot: ids index the snapshot's tracebacks and strings
+** (string id 0 = none). */
+typedef struct rcgc__snaptrace {
+    uint64_t size;
+    uint32_t tb;
+    uint32_t domain;
+    uint32_t type;
+    uint32_t tag;
+    float weight;
+    uint32_t pad_;
+} rcgc__snaptrace;
+
+/*
+** A snapshot owns everything it points to (plain malloc: it outlives the
+** heap). Strings are interned by content, tracebacks by frames, so pointer
+** equality within one snapshot is content equality. Invariants: every
+** trace's tb < ntbs and type/tag < nstrs; strs[0] == NULL; every frame's
+** file/func is one of strs.
+*/
+struct rcgc_snapshot {
+    unsigned limit;
+    uint64_t sample_mean;
+    rcgc__snaptrace *traces;
+    size_t ntraces, captraces;
+    struct rcgc_traceback **tbs;
+    size_t ntbs, captbs;
+    uint32_t *tbhash;           /* open addressing over tb ids + 1 */
+    size_t tbhcap;
+    const char **strs;
+    size_t nstrs, capstrs;
+    uint32_t *strhash;          /* open addressing over string ids */
+    size_t strhcap;
+    struct rcgc__schunk *chunks;
+    rcgc_heap *fault;           /* during take: allocations obey its fault injection */
+};
+
+/* Intern a string of 'len' bytes (no NUL inside); its id (>= 1), 0 = ENOMEM. */
+uint32_t rcgc__snap_str(rcgc_snapshot *s, const char *str, size_t len);
+/* Intern a traceback (frames most recent first, strings already interned
+** in s); its id in *id. false = ENOMEM. */
+bool rcgc__snap_tb(rcgc_snapshot *s, const rcgc__frame *frames, uint32_t n, uint32_t total,
+                   uint32_t *id);
+bool rcgc__snap_push(rcgc_snapshot *s, const rcgc__snaptrace *t);
+void *rcgc__snap_malloc(rcgc_snapshot *s, size_t bytes);
+
+#endif
