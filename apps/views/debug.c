@@ -93,14 +93,15 @@ static void views_json(vbuf *b)
         vbuf_json_str(b, rt->pattern, strlen(rt->pattern));
         vbuf_printf(b,
                     ",\"requests\":%llu,\"errors\":%llu,\"avg_us\":%.1f,\"p50_us\":%llu,"
-                    "\"p99_us\":%llu,\"allocs_per_request\":%.1f,\"alloc_bytes_per_request\":null,"
-                    "\"live_delta_per_request\":%.2f,\"sampled\":%llu,\"retained_objects\":%lld,"
+                    "\"p99_us\":%llu,\"allocs_per_request\":%.1f,\"live_delta_per_request\":%.2f,"
+                    "\"sampled\":%llu,\"retained_objects\":%lld,"
+                    "\"retained_bytes\":%lld,"
                     "\"escapes\":%llu,\"leak\":%s,\"slope\":%.2f,\"internal\":%s",
                     (unsigned long long)vs->requests, (unsigned long long)vs->errors,
                     (double)vs->time_us / n, (unsigned long long)lat_percentile(vs, 0.5),
                     (unsigned long long)lat_percentile(vs, 0.99), (double)vs->allocs / n,
-                    (double)vs->live_delta / n, (unsigned long long)vs->sampled,
-                    (long long)vs->retained, (unsigned long long)vs->escapes,
+                    (double)vs->live_delta / n, (unsigned long long)vs->sampled, (long long)vs->retained,
+                    (long long)vs->retained_bytes, (unsigned long long)vs->escapes,
                     vs->leak ? "true" : "false", (double)vs->slope,
                     rt->internal ? "true" : "false");
         if (vs->escape_type[0]) {
@@ -315,10 +316,11 @@ static vobj *view_views(view_request *r)
     const views_config *cfg = views_worker->cfg;
     vbuf_printf(&b,
                 "{\"workers\":%u,\"leak_sample\":%u,\"trace\":\"%s\",\"attribution\":"
-                "\"allocations from the heap's allocation counter around each view; live_delta = "
-                "tracked objects after - before the response; retained = net live tracked objects "
-                "a sampled request added, its garbage collected; escapes = sampled requests that left "
-                "new objects alive\",\"views\":",
+                "\"allocs: the heap's allocation counter around the view; live_delta: tracked "
+                "objects after - before the view; retained_objects/bytes: net live blocks and bytes "
+                "(allocator statistics, atomic objects included) a sampled request added once its "
+                "garbage was collected, response body excluded; escapes: sampled requests that left "
+                "new tracked objects alive\",\"views\":",
                 shm()->nworkers, cfg->leak_sample,
                 cfg->trace == TRACE_OFF ? "off" : cfg->trace == TRACE_EXACT ? "exact" : "sampled");
     views_json(&b);

@@ -454,7 +454,7 @@ int main(int argc, char **argv)
     for (int g = 0; g < 3; g++)
         hc.gc_threshold[g] = cfg.threshold[g];
     m.heap = rcgc_heap_new(&hc);
-    if (!m.heap) {
+    if (!m.heap || value_init(m.heap)) {
         fprintf(stderr, "rcgc-views: cannot create the heap\n");
         return 1;
     }

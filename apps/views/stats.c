@@ -70,13 +70,13 @@ void stats_fold(worker_slot *into, const worker_slot *from)
         a->requests += b->requests;
         a->errors += b->errors;
         a->allocs += b->allocs;
-        a->alloc_bytes += b->alloc_bytes;
         a->time_us += b->time_us;
         for (int i = 0; i < VIEWS_LAT_BUCKETS; i++)
             a->lat[i] += b->lat[i];
         a->live_delta += b->live_delta;
         a->sampled += b->sampled;
         a->retained += b->retained;
+        a->retained_bytes += b->retained_bytes;
         a->escapes += b->escapes;
         if (b->leak) {
             a->leak = 1;

@@ -48,7 +48,7 @@ struct MHD_Response;
 #define VIEWS_GC_EVENTS 64
 /* Leak detector: points of (sampled request, cumulative retained) kept per
 ** view for the least-squares fit. */
-#define VIEWS_LEAK_WINDOW 32
+#define VIEWS_LEAK_WINDOW 16
 
 extern const unsigned views_pause_bucket_us[VIEWS_PAUSE_BUCKETS];
 
@@ -109,6 +109,10 @@ char *vbuf_take(vbuf *b, size_t *len);
 ** Setters steal the value's reference and accept NULL (returning -1), so a
 ** view can chain constructors without checking each one. */
 typedef void vobj;
+
+/* The kit the v_* functions use, made for the master's heap before fork. */
+int value_init(rcgc_heap *h);
+struct rcgc_kit *value_kit(void);
 
 vobj *v_none(rcgc_heap *h);
 vobj *v_bool(rcgc_heap *h, bool b);
@@ -216,12 +220,12 @@ typedef struct view_stats {
     uint64_t requests;
     uint64_t errors;           /* responses with status >= 400 */
     uint64_t allocs;           /* allocations made while the view ran */
-    uint64_t alloc_bytes;      /* 0 until the library reports bytes */
     uint64_t time_us;
     uint64_t lat[VIEWS_LAT_BUCKETS];
-    int64_t live_delta;        /* tracked objects after - before, summed */
+    int64_t live_delta;        /* tracked objects after - before the view, summed */
     uint64_t sampled;          /* requests the leak detector checked */
-    int64_t retained;          /* net live objects added by sampled requests */
+    int64_t retained;          /* net live blocks added by sampled requests */
+    int64_t retained_bytes;    /* net live bytes added by sampled requests */
     uint64_t escapes;          /* sampled requests that left new objects alive */
     uint32_t leak;             /* verdict: retained memory keeps growing */
     float slope;               /* fitted retained objects per request */
@@ -311,7 +315,8 @@ extern bool views_log_json;    /* --log-format json */
 void views_log(const char *event, const char *fmt, ...) VIEWS_PRINTF(2, 3);
 
 /* Per-view leak state (worker-private; the verdict goes to the slot). */
-void leak_record(int ri, int64_t retained, int64_t escaped, const char *type, const char *chain);
+void leak_record(int ri, int64_t retained, int64_t retained_bytes, int64_t escaped,
+                 const char *type, const char *chain);
 
 /* ===================================================================== */
 /* The application and the debug endpoints                               */

@@ -12,6 +12,8 @@
 */
 #include "views.h"
 
+#include <rcgc_kit.h>
+
 #include <errno.h>
 #include <microhttpd.h>
 #include <signal.h>
@@ -86,6 +88,39 @@ void views_log(const char *event, const char *fmt, ...)
 static uint64_t tracked_total(rcgc_heap *h)
 {
     return rcgc_gc_generation_size(h, -1) + rcgc_gc_get_freeze_count(h);
+}
+
+/* Net new tracked objects since the last young collection (the collector's
+** count0, O(1); generation sizes walk their lists). No collection runs
+** inside a view (safe-point trigger), so its difference across a view is the
+** view's net change in tracked objects. */
+static int64_t young_count(rcgc_heap *h)
+{
+    size_t c[3];
+    rcgc_gc_get_count(h, c);
+    return (int64_t)c[0];
+}
+
+/* Live blocks and bytes of the heap (objects and raw blocks, atomic objects
+** included): the allocator's statistics, a walk over its pools. */
+typedef struct live_fig {
+    int64_t blocks, bytes;
+} live_fig;
+
+static live_fig live_now(rcgc_heap *h)
+{
+    rcgc_mem_stats ms;
+    memset(&ms, 0, sizeof ms);
+    ms.struct_size = sizeof ms;
+    rcgc_mem_stats_get(h, &ms);
+    live_fig f = {(int64_t)ms.live_blocks, (int64_t)ms.live_bytes};
+    return f;
+}
+
+/* MHD is done with a JSON body encoded into the heap. */
+static void free_body(void *body)
+{
+    rcgc_free(views_worker->heap, body);
 }
 
 /* Per-request accumulators the GC callback adds to. */
@@ -174,7 +209,9 @@ static void publish(worker *w, bool proc)
 ** and a view whose figure keeps growing (slope >= LEAK_SLOPE objects per
 ** request over at least LEAK_MIN_SAMPLES samples after LEAK_WARMUP) leaks.
 */
-#define LEAK_WARMUP 3
+/* Ten samples of warm-up let lazily filled structures (a module-level list
+** created on first use, a log or cache filling up to its cap) settle first. */
+#define LEAK_WARMUP 10
 #define LEAK_MIN_SAMPLES 6
 #define LEAK_SLOPE 0.5
 
@@ -186,13 +223,15 @@ typedef struct leak_state {
 
 static leak_state leaks[VIEWS_MAX_ROUTES];
 
-void leak_record(int ri, int64_t retained, int64_t escaped, const char *type, const char *chain)
+void leak_record(int ri, int64_t retained, int64_t retained_bytes, int64_t escaped,
+                 const char *type, const char *chain)
 {
     worker *w = views_worker;
     view_stats *vs = &w->slot->views[ri];
     leak_state *ls = &leaks[ri];
     vs->sampled++;
     vs->retained += retained;
+    vs->retained_bytes += retained_bytes;
     if (escaped > 0) {
         vs->escapes++;
         if (type)
@@ -300,7 +339,7 @@ vobj *req_json(view_request *r)
     if (v_from_json(r->heap, r->body, r->body_len, &o, &line, &col, msg, sizeof msg)) {
         r->err_line = line;
         r->err_col = col;
-        return view_fail(r, 400, "invalid JSON: %s at line %d column %d", msg, line, col);
+        return view_fail(r, 400, "invalid JSON: %s", msg);
     }
     return o;
 }
@@ -332,15 +371,14 @@ static struct MHD_Response *error_response(int status, const view_request *r)
     return json_response(d, len, true);
 }
 
-static void log_request(worker *w, const view_request *r, const char *method, const char *url,
-                        const char *view, int status, uint64_t us, uint64_t allocs,
-                        int64_t live, size_t out)
+static void log_request(worker *w, const char *method, const char *url, const char *view,
+                        int status, uint64_t us, uint64_t allocs, int64_t tracked,
+                        const live_fig *retained, size_t out)
 {
     if (!w->cfg->access_log)
         return;
     char ts[40];
     timestamp(ts, sizeof ts);
-    (void)r;
     if (w->cfg->log_json) {
         vbuf b;
         vbuf_init(&b);
@@ -351,17 +389,26 @@ static void log_request(worker *w, const view_request *r, const char *method, co
         vbuf_json_str(&b, url, strlen(url));
         vbuf_puts(&b, ",\"view\":");
         vbuf_json_str(&b, view, strlen(view));
-        vbuf_printf(&b, ",\"status\":%d,\"us\":%llu,\"allocs\":%llu,\"alloc_bytes\":null,"
-                        "\"live_delta\":%lld,\"bytes_out\":%zu}\n",
-                    status, (unsigned long long)us, (unsigned long long)allocs, (long long)live, out);
+        vbuf_printf(&b, ",\"status\":%d,\"us\":%llu,\"allocs\":%llu,\"tracked_delta\":%lld,"
+                        "\"bytes_out\":%zu",
+                    status, (unsigned long long)us, (unsigned long long)allocs,
+                    (long long)tracked, out);
+        if (retained)
+            vbuf_printf(&b, ",\"retained_blocks\":%lld,\"retained_bytes\":%lld",
+                        (long long)retained->blocks, (long long)retained->bytes);
+        vbuf_puts(&b, "}\n");
         if (b.data)
             fputs(b.data, stderr);
         vbuf_fini(&b);
     } else {
+        char ret[64] = "";
+        if (retained)
+            snprintf(ret, sizeof ret, " retained_blocks=%+lld retained_bytes=%+lld",
+                     (long long)retained->blocks, (long long)retained->bytes);
         fprintf(stderr, "%s worker=%d pid=%d request %s %s view=%s status=%d us=%llu allocs=%llu "
-                        "alloc_bytes=- live_delta=%+lld bytes_out=%zu\n",
+                        "tracked_delta=%+lld bytes_out=%zu%s\n",
                 ts, w->index, (int)getpid(), method, url, view, status, (unsigned long long)us,
-                (unsigned long long)allocs, (long long)live, out);
+                (unsigned long long)allocs, (long long)tracked, out, ret);
     }
 }
 
@@ -407,7 +454,7 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
             MHD_add_response_header(resp, "Allow", allow);
         }
         w->slot->requests++;
-        log_request(w, &r, method, url, "-", status, (now_ns() - t0) / 1000u, 0, 0, 0);
+        log_request(w, method, url, "-", status, (now_ns() - t0) / 1000u, 0, 0, NULL, 0);
         return respond(c, status, resp);
     }
 
@@ -415,15 +462,15 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
     view_stats *vs = &w->slot->views[r.route];
     bool sampled = w->cfg->leak_sample && !rt->internal &&
                    vs->requests % w->cfg->leak_sample == 0;
-    uint64_t sample_live0 = 0;
+    live_fig sample0 = {0, 0};
     if (sampled) {
         rcgc_gc_collect(h, 1);
-        sample_live0 = tracked_total(h);
+        sample0 = live_now(h);
     }
     cur.gc_ns = 0;
     cur.gc_runs = 0;
     uint64_t allocs0 = rcgc_fault_allocations(h);
-    uint64_t live0 = tracked_total(h);
+    int64_t tracked0 = young_count(h);
     uint64_t tv0 = now_ns();
 
     vobj *res = rt->fn(&r);
@@ -431,33 +478,48 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
     uint64_t tv1 = now_ns();
     struct MHD_Response *resp = r.response;
     size_t out_len = 0;
+    /* The response body lives in the heap until MHD has sent it: one block
+    ** that is not the view's, taken out of the live figures below. */
+    live_fig body = {0, 0};
     if (!res && !resp) {
         status = r.status ? r.status : 500;
         if (!r.error[0])
             snprintf(r.error, sizeof r.error, "view %s failed (out of memory?)", rt->name);
         resp = error_response(status, &r);
     } else if (res) {
-        vbuf b;
-        vbuf_init(&b);
-        int rc = v_to_json(res, &b);
-        vbuf_put(&b, "\n", 1);
+        rcgc_kit_buf kb;
+        rcgc_kit_buf_init(&kb, h);
+        rcgc_status st = rcgc_json_encode(res, &kb, NULL, NULL);
+        rcgc_kit_buf_append(&kb, "\n", 1);
         rcgc_unref(res);
-        if (rc || b.oom) {
-            vbuf_fini(&b);
+        if (st != RCGC_OK || kb.status != RCGC_OK) {
+            rcgc_kit_buf_fini(&kb);
             status = 500;
-            snprintf(r.error, sizeof r.error, "could not serialise the response");
+            snprintf(r.error, sizeof r.error, "could not serialise the response: %s",
+                     rcgc_strerror(st != RCGC_OK ? st : kb.status));
             resp = error_response(status, &r);
         } else {
             status = r.status ? r.status : 200;
-            char *d = vbuf_take(&b, &out_len);
-            resp = json_response(d, out_len, true);
+            out_len = kb.len;
+            body.blocks = 1;
+            body.bytes = (int64_t)rcgc_usable_size(h, kb.data);
+            resp = MHD_create_response_from_buffer_with_free_callback_cls(out_len, kb.data,
+                                                                         free_body, kb.data);
+            if (resp)
+                MHD_add_response_header(resp, "Content-Type", "application/json");
+            else
+                rcgc_kit_buf_fini(&kb);
         }
     } else {
         status = r.status ? r.status : 200;
     }
     uint64_t tv2 = now_ns();
     uint64_t allocs = rcgc_fault_allocations(h) - allocs0;
-    int64_t live = (int64_t)tracked_total(h) - (int64_t)live0;
+    /* Every request: O(1) figures (allocations, tracked objects). Sampled
+    ** requests: live blocks and bytes from the allocator's statistics, which
+    ** walk its pools (too slow for every request on a large heap). */
+    int64_t tracked = young_count(h) - tracked0;
+    live_fig net = {0, 0};
     uint64_t gc_ns = cur.gc_ns;
     unsigned gc_runs = cur.gc_runs;
 
@@ -474,17 +536,25 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
                 referrer_chain(h, p.obj, chain, sizeof chain);
             }
         }
-        int64_t net = (int64_t)tracked_total(h) - (int64_t)sample_live0;
-        leak_record(r.route, net, escaped, type, chain);
+        live_fig l2 = live_now(h);
+        net.blocks = l2.blocks - sample0.blocks - body.blocks;
+        net.bytes = l2.bytes - sample0.bytes - body.bytes;
+        leak_record(r.route, net.blocks, net.bytes, escaped, type, chain);
     }
 
     if (resp) {
-        char st[320];
-        snprintf(st, sizeof st,
-                 "view;dur=%.3f;desc=\"%s\", json;dur=%.3f, alloc;desc=\"%llu allocations\", "
-                 "live;desc=\"%+lld tracked objects\", gc;dur=%.3f;desc=\"%u collections\"",
-                 (double)(tv1 - tv0) / 1e6, rt->name, (double)(tv2 - tv1) / 1e6,
-                 (unsigned long long)allocs, (long long)live, (double)gc_ns / 1e6, gc_runs);
+        char st[400];
+        int n = snprintf(st, sizeof st,
+                         "view;dur=%.3f;desc=\"%s\", json;dur=%.3f, alloc;desc=\"%llu "
+                         "allocations\", live;desc=\"%+lld tracked objects\", gc;dur=%.3f;desc=\"%u "
+                         "collections\"",
+                         (double)(tv1 - tv0) / 1e6, rt->name, (double)(tv2 - tv1) / 1e6,
+                         (unsigned long long)allocs, (long long)tracked, (double)gc_ns / 1e6,
+                         gc_runs);
+        if (sampled && n > 0 && (size_t)n < sizeof st)
+            snprintf(st + n, sizeof st - (size_t)n,
+                     ", retained;desc=\"%+lld blocks %+lld bytes after a young collection\"",
+                     (long long)net.blocks, (long long)net.bytes);
         MHD_add_response_header(resp, "Server-Timing", st);
     }
 
@@ -494,14 +564,15 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
         vs->errors++;
     vs->allocs += allocs;
     vs->time_us += us;
-    vs->live_delta += live;
+    vs->live_delta += tracked;
     int lb = 0;
     while (lb < VIEWS_LAT_BUCKETS - 1 && us >= (1ull << lb))
         lb++;
     vs->lat[lb]++;
     w->slot->requests++;
     w->slot->bytes_out += out_len;
-    log_request(w, &r, method, url, rt->name, status, us, allocs, live, out_len);
+    log_request(w, method, url, rt->name, status, us, allocs, tracked, sampled ? &net : NULL,
+                out_len);
     return respond(c, status, resp);
 }
 
@@ -533,7 +604,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             snprintf(r.error, sizeof r.error, "request body larger than %zu bytes",
                      w->cfg->max_body_bytes);
             w->slot->requests++;
-            log_request(w, &r, method, url, "-", 413, 0, 0, 0, 0);
+            log_request(w, method, url, "-", 413, 0, 0, 0, NULL, 0);
             cs->responded = true;
             return respond(c, 413, error_response(413, &r));
         }
