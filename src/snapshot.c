@@ -152,6 +152,18 @@ uint32_t rcgc__snap_str(rcgc_snapshot *s, const char *str, size_t len)
     return id;
 }
 
+uint32_t rcgc__snap_str_find(const rcgc_snapshot *s, const char *str)
+{
+    if (!s->strhcap)
+        return 0;
+    size_t len = strlen(str);
+    size_t j = hash_bytes(str, len) & (s->strhcap - 1);
+    for (; s->strhash[j]; j = (j + 1) & (s->strhcap - 1))
+        if (strcmp(s->strs[s->strhash[j]], str) == 0)
+            return s->strhash[j];
+    return 0;
+}
+
 static uint32_t tb_hash_of(const rcgc_snapshot *s, uint32_t id)
 {
     return s->tbs[id]->hash;

@@ -216,7 +216,11 @@ uint32_t rcgc__snap_str(rcgc_snapshot *s, const char *str, size_t len);
 ** in s); its id in *id. false = ENOMEM. */
 bool rcgc__snap_tb(rcgc_snapshot *s, const rcgc__frame *frames, uint32_t n, uint32_t total,
                    uint32_t *id);
+/* The id of an interned string, 0 if absent (no allocation). */
+uint32_t rcgc__snap_str_find(const rcgc_snapshot *s, const char *str);
 bool rcgc__snap_push(rcgc_snapshot *s, const rcgc__snaptrace *t);
 void *rcgc__snap_malloc(rcgc_snapshot *s, size_t bytes);
+/* snapfile.c: the CRC-32 of the file trailer (zlib's crc32). */
+uint32_t rcgc__snap_crc32(const void *data, size_t n);
 
 #endif
