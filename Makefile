@@ -5,7 +5,7 @@
 #   make test               warnings as errors, assertions on, the whole suite (build-test/)
 #   make asan               the same suite under ASan + UBSan (build-asan/, clang if present)
 #   make valgrind           the same suite under valgrind memcheck (build-valgrind/)
-#   make run                build and run examples/demo
+#   make run [RUN_ARGS=..]  build and run the views server (apps/views) on 127.0.0.1:8000
 #   make bench [BENCH=x]    release build, then bench/run.sh [x] (see ../shared/BENCH.md)
 #   make install [PREFIX=/usr/local]
 #   make check-symbols      no writable globals, only rcgc_ exports (release library)
@@ -84,8 +84,11 @@ valgrind:
 	$(CMAKE) --build build-valgrind -j$(JOBS)
 	$(CTEST) --test-dir build-valgrind $(CTEST_ARGS) -E '$(VALGRIND_EXCLUDE)'
 
-run: build
-	./build/demo
+# The views server with its demo application (docs/views.md); Ctrl-C stops it.
+run:
+	@$(DEPS) build server
+	$(call release-build)
+	./build/rcgc-views --host 127.0.0.1 --port 8000 $(RUN_ARGS)
 
 bench:
 	@$(DEPS) build bench

@@ -285,7 +285,7 @@ def test_leak_verdicts(s):
     c = s.conn()
     for _ in range(24):
         for path in ("/teach/log-unbounded", "/teach/log-capped", "/teach/cycle-collected?n=20",
-                     "/teach/cycle-leak?n=20", "/teach/cache-strong", "/hello/x"):
+                     "/teach/cycle-leak?n=20", "/teach/cache-strong", "/teach/cache-weak", "/hello/x"):
             st, _, _ = s.request("GET", path, conn=c)
     c.close()
     st, h, d = s.json("GET", "/debug/views")
@@ -295,6 +295,7 @@ def test_leak_verdicts(s):
     check(v["teach_cache_strong"]["leak"], "leak verdict on the strong module-level cache")
     check(not v["teach_log_capped"]["leak"], "no leak verdict on the capped log")
     check(not v["teach_cycle_collected"]["leak"], "no leak verdict on the collected cycle")
+    check(not v["teach_cache_weak"]["leak"], "no leak verdict on the weak-value cache")
     check(not v["hello"]["leak"], "no leak verdict on a plain view")
     esc = v["teach_log_unbounded"].get("escape", {})
     check("unbounded_log" in esc.get("referrer_chain", ""),

@@ -20,6 +20,7 @@ static vobj *app_state;
 static vobj *app_records;
 /* Module-level globals of the teaching views (one set per worker process). */
 static vobj *unbounded_log, *capped_log, *strong_cache;
+static rcgc_weakmap *weak_cache;
 static long long cache_counter;
 
 #define CAPPED_LOG_MAX 10
@@ -35,6 +36,8 @@ const char *app_root_name(const void *obj)
         return "capped_log";
     if (obj == strong_cache)
         return "strong_cache";
+    if (obj == weak_cache)
+        return "weak_cache";
     if (obj == app_state)
         return "app_state";
     if (obj == app_records)
@@ -350,6 +353,62 @@ static vobj *view_cache_strong(view_request *r)
     return d;
 }
 
+/* A user-defined result object: like instances of a Python class (and unlike
+** dict and list) it can be weakly referenced. It holds the computed value. */
+typedef struct result_obj {
+    vobj *value;
+} result_obj;
+
+static int result_traverse(void *o, rcgc_visit_fn visit, void *arg)
+{
+    result_obj *r = o;
+    RCGC_VISIT(r->value);
+    return 0;
+}
+
+static void result_clear(void *o)
+{
+    result_obj *r = o;
+    RCGC_CLEAR(r->value);
+}
+
+static const rcgc_type result_type = {.name = "Result",
+                                      .size = sizeof(result_obj),
+                                      .flags = RCGC_TYPE_WEAKREFABLE,
+                                      .traverse = result_traverse,
+                                      .clear = result_clear};
+
+static vobj *view_cache_weak(view_request *r)
+{
+    /* The same unbounded key space, but the module-level cache maps keys to
+    ** results weakly (WeakValueDictionary): an entry lives exactly as long as
+    ** someone else holds its result, so the cache never outgrows the live
+    ** working set. */
+    long long key = req_query_int(r, "key", ++cache_counter, 0, __LONG_LONG_MAX__);
+    if (r->status)
+        return NULL;
+    if (!weak_cache && !(weak_cache = rcgc_weakvaluemap_new(r->heap, NULL)))
+        return view_fail(r, 503, "out of memory");
+    char k[32];
+    snprintf(k, sizeof k, "%lld", key);
+    result_obj *res = rcgc_weakvaluemap_get(weak_cache, k);
+    bool hit = res != NULL;
+    if (!res) {
+        res = rcgc_new(r->heap, &result_type);
+        if (!res)
+            return view_fail(r, 503, "out of memory");
+        res->value = expensive(r, key);
+        rcgc_weakvaluemap_set(weak_cache, k, res);
+    }
+    vobj *d = v_dict(r->heap);
+    v_set_bool(d, "hit", hit);
+    v_set_int(d, "cache_size", (long long)rcgc_weakmap_len(weak_cache));
+    v_dict_set(d, "value", res->value ? rcgc_ref(res->value) : NULL);
+    rcgc_unref(res); /* the last strong reference: the entry goes with it */
+    v_set_str(d, "lesson", "a weak-value cache: entries vanish with the last strong reference");
+    return d;
+}
+
 /* --- a cycle the collector reclaims vs one a plain refcounter leaks ---- */
 
 /* A node of a "plain refcounted library": it holds strong references but has
@@ -450,6 +509,7 @@ void app_register(void)
     router_add("/teach/log-unbounded", M_GET | M_POST, "teach_log_unbounded", view_log_unbounded);
     router_add("/teach/log-capped", M_GET | M_POST, "teach_log_capped", view_log_capped);
     router_add("/teach/cache-strong", M_GET, "teach_cache_strong", view_cache_strong);
+    router_add("/teach/cache-weak", M_GET, "teach_cache_weak", view_cache_weak);
     router_add("/teach/cycle-collected", M_GET, "teach_cycle_collected", view_cycle_collected);
     router_add("/teach/cycle-leak", M_GET, "teach_cycle_leak", view_cycle_leak);
     router_add("/teach/cycles-gc-off", M_GET, "teach_cycles_gc_off", view_cycles_gc_off);
