@@ -6,6 +6,7 @@
 #   make asan               the same suite under ASan + UBSan (build-asan/, clang if present)
 #   make valgrind           the same suite under valgrind memcheck (build-valgrind/)
 #   make run [RUN_ARGS=..]  build and run the views server (apps/views) on 127.0.0.1:8000
+#   make demo               build and run examples/demo (cycles collected, statistics)
 #   make bench [BENCH=x]    release build, then bench/run.sh [x] (see ../shared/BENCH.md)
 #   make install [PREFIX=/usr/local]
 #   make check-symbols      no writable globals, only rcgc_ exports (release library)
@@ -38,9 +39,14 @@ VALGRIND_FLAGS ?= --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=d
 VALGRIND_EXCLUDE ?= ^project\.
 
 DEPS := scripts/deps.sh
+# Package groups (scripts/deps.sh). Every tree builds the same programs, so
+# every target installs what the whole tree builds with: the views server's
+# libmicrohttpd and the tracer's libdw/libunwind are found at configure time
+# and skipped when missing, which would leave them untested.
+TREE_DEPS := build server tracing
 space := $(subst ,, )
 
-.PHONY: all build build-test-tree test asan valgrind run bench install install-check check-symbols clean
+.PHONY: all build build-test-tree test asan valgrind run demo bench install install-check check-symbols clean
 
 all: build
 
@@ -53,11 +59,11 @@ $(CMAKE) --build build -j$(JOBS)
 endef
 
 build:
-	@$(DEPS) build
+	@$(DEPS) $(TREE_DEPS)
 	$(call release-build)
 
 build-test-tree:
-	@$(DEPS) build test
+	@$(DEPS) $(TREE_DEPS) test
 	$(CMAKE) -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCGC_WERROR=ON \
 	    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(TEST_CFLAGS)"
 	$(CMAKE) --build build-test -j$(JOBS)
@@ -66,7 +72,7 @@ test: build-test-tree
 	$(CTEST) --test-dir build-test $(CTEST_ARGS)
 
 asan:
-	@$(DEPS) build test
+	@$(DEPS) $(TREE_DEPS) test
 	$(CMAKE) -S . -B build-asan -DCMAKE_C_COMPILER=$(ASAN_CC) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DRCGC_WERROR=ON -DRCGC_SANITIZE=ON -DRCGC_TEST_TIMEOUT=600 \
 	    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(ASAN_CFLAGS)"
@@ -77,7 +83,7 @@ asan:
 # prefixes the test commands with it); --error-exitcode turns a memory error
 # or a definite leak into a failed test, and ctest shows valgrind's report.
 valgrind:
-	@$(DEPS) build test
+	@$(DEPS) $(TREE_DEPS) test
 	$(CMAKE) -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCGC_WERROR=ON \
 	    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(VALGRIND_CFLAGS)" -DRCGC_TEST_TIMEOUT=1200 \
 	    "-DCMAKE_CROSSCOMPILING_EMULATOR=$(subst $(space),;,$(strip valgrind $(VALGRIND_FLAGS)))"
@@ -86,12 +92,17 @@ valgrind:
 
 # The views server with its demo application (docs/views.md); Ctrl-C stops it.
 run:
-	@$(DEPS) build server
+	@$(DEPS) $(TREE_DEPS)
 	$(call release-build)
 	./build/rcgc-views --host 127.0.0.1 --port 8000 $(RUN_ARGS)
 
+# A short tour of the library through its public API (examples/demo.c):
+# graphs with cycles, collected, with the collector's statistics.
+demo: build
+	./build/demo
+
 bench:
-	@$(DEPS) build bench
+	@$(DEPS) $(TREE_DEPS) bench
 	$(call release-build)
 	@if [ -x bench/run.sh ]; then \
 	    RCGC_BUILD_DIR=$(CURDIR)/build bench/run.sh $(BENCH); \
@@ -100,7 +111,7 @@ bench:
 	fi
 
 install:
-	@$(DEPS) build
+	@$(DEPS) $(TREE_DEPS)
 	$(call release-build,-DCMAKE_INSTALL_PREFIX=$(PREFIX))
 	$(CMAKE) --install build
 

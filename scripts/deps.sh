@@ -17,8 +17,9 @@ group_packages() {
         # pkg-config for the install check.
         build) echo cmake gcc clang make pkg-config ;;
         # valgrind for 'make valgrind'; clang's runtimes for libFuzzer and the
-        # sanitizers (gcc brings its own libasan/libubsan).
-        test) echo valgrind libclang-rt-14-dev ;;
+        # sanitizers (gcc brings its own libasan/libubsan); python3 for the
+        # views server's integration test.
+        test) echo valgrind libclang-rt-14-dev python3 ;;
         # The anchors of ../shared/BENCH.md: the distro's CPython 3.11 (never a
         # locally compiled one), mimalloc, jemalloc, tcmalloc, Boehm GC,
         # hyperfine for whole-command timing, wrk for HTTP load.
