@@ -80,10 +80,14 @@ class Server:
         """SIGTERM: the master drains the workers and exits 0."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(max(1, min(15, self.deadline - time.time())))
+            code = self.proc.wait(max(1, min(15, self.deadline - time.time())))
         except subprocess.TimeoutExpired:
             self.kill()
-            return None
+            code = None
+        log = self.logtext()
+        check(not re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", log),
+              "no sanitizer report in the server log")
+        return code
 
 
 # --------------------------------------------------------------------------

@@ -599,6 +599,9 @@ static vobj *view_metrics(view_request *r)
     metric_head(&b, "process_resident_memory_bytes", "gauge",
                 "Resident memory size in bytes (sum over workers)");
     vbuf_printf(&b, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
+    metric_head(&b, "rcgc_proportional_memory_bytes", "gauge",
+                "Proportional set size (shared pages split between sharers), sum over workers");
+    vbuf_printf(&b, "rcgc_proportional_memory_bytes %llu\n", (unsigned long long)pss);
     metric_head(&b, "process_virtual_memory_bytes", "gauge",
                 "Virtual memory size in bytes (sum over workers)");
     vbuf_printf(&b, "process_virtual_memory_bytes %llu\n", (unsigned long long)vsize);
