@@ -19,6 +19,8 @@ Environment: RCGC_BENCH_ROUNDS (default 5), RCGC_BENCH_WARMUP (default 1),
 RCGC_BENCH_TIMEOUT (seconds per run, default 600).
 """
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -80,9 +82,10 @@ def run_once(argv):
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
+        err.seek(0)
+        errors = err.read()
         if proc.returncode != 0:
-            err.seek(0)
-            tail = " | ".join(err.read().strip().splitlines()[-3:]).replace('"', "'")
+            tail = " | ".join(errors.strip().splitlines()[-3:]).replace('"', "'")
             if wall >= TIMEOUT:
                 tail = f"killed after {TIMEOUT:.0f} s"
             raise RunError(f"exit status {proc.returncode}: {tail}")
@@ -96,6 +99,9 @@ def run_once(argv):
             other.append(line)
     if not metrics:
         raise RunError("printed no SAMPLE line")
+    counted = re.search(r"^==\d+== Collected : (\d+)$", errors, re.M)  # callgrind()
+    if counted:
+        metrics["instructions"] = float(counted.group(1))
     metrics["run_s"] = wall
     metrics["peak_rss_mib"] = usage.ru_maxrss / 1024.0
     return metrics, other
@@ -123,6 +129,8 @@ class Bench:
             prog = str(argv[0])
             if os.path.isabs(prog) and not os.path.exists(prog):
                 emit(f"SKIP bench={self.suite}/{name} side={label} reason=\"{prog} not built\"")
+            elif not os.path.isabs(prog) and not shutil.which(prog):
+                emit(f"SKIP bench={self.suite}/{name} side={label} reason=\"{prog} not installed\"")
             else:
                 labels.append(label)
         samples = {label: [] for label in labels}
@@ -195,3 +203,11 @@ def program(name):
 
 def python_script(path, *args):
     return [PYTHON, path, *args]
+
+
+def callgrind(argv):
+    """argv under valgrind's callgrind: run_once() then adds the metric
+    'instructions' (all the program executed). For counting where timing
+    noise hides a difference (BENCH.md rule 7): compare two runs that differ
+    only in the work to count. Needs the valgrind package."""
+    return ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv]

@@ -19,6 +19,8 @@
 **                             with a 1 ms budget); the longest collection per
 **                             rcgc_gc_get_stats too
 **   bytes N                   RSS delta of a chain of N objects, per object
+**   count N K                 the traversal forest, K + 1 untimed full
+**                             collections (instruction counts, callgrind)
 */
 #include "../node.h"
 
@@ -124,6 +126,21 @@ static void mode_traversal(long n, long reps, long order)
                  t / 1e6, built);
     (void)head;
     free(times);
+    rcgc_heap_free(heap);
+}
+
+/* For instruction counts under callgrind: the forest, one full collection
+** and k more, untimed (bench/gc/suite.py subtracts a k = 0 run). */
+static void mode_count(long n, long k)
+{
+    rcgc_heap *heap = bench_heap_new(false);
+    long built;
+    node *head = build_forest(heap, n, 0, false, &built);
+    for (long i = 0; i <= k; i++)
+        if (rcgc_gc_collect(heap, RCGC_GC_GENERATIONS - 1) != 0)
+            bench_die("count: a collection found unreachable objects");
+    bench_sample("objects=%ld collections=%ld", built, k);
+    (void)head;
     rcgc_heap_free(heap);
 }
 
@@ -235,9 +252,11 @@ int main(int argc, char **argv)
         collect_garbage(make_rings, n, bench_arg(argc, argv, 3, 100), bench_arg(argc, argv, 4, 3));
     else if (strcmp(mode, "maxpause") == 0)
         mode_maxpause(n, bench_arg(argc, argv, 3, 0), bench_arg(argc, argv, 4, 0));
+    else if (strcmp(mode, "count") == 0)
+        mode_count(n, bench_arg(argc, argv, 3, 0));
     else if (strcmp(mode, "bytes") == 0)
         mode_bytes(n);
     else
-        bench_die("usage: %s traversal|cycles|rings|maxpause|bytes N ...", argv[0]);
+        bench_die("usage: %s traversal|cycles|rings|maxpause|bytes|count N ...", argv[0]);
     return 0;
 }

@@ -15,6 +15,8 @@ prints one 'SAMPLE key=value ...' line that bench/driver.py reads:
                       grow the forest to N live objects, with CHURN garbage
                       two-object cycles per chunk; pauses from gc.callbacks
   bytes N             RSS delta of a chain of N 2-reference objects
+  count N K           the traversal forest, one full collection and K more,
+                      untimed (for instruction counts under callgrind)
 
 Startup objects (modules, functions) are frozen with gc.freeze() first so
 that collections scan the benchmark's objects only, as on the rcgc side.
@@ -191,6 +193,17 @@ def mode_maxpause(n, churn):
     del head
 
 
+def mode_count(n, k):
+    """For counting instructions under callgrind: the traversal forest, one
+    full collection, then k more (bench/gc/suite.py subtracts a k = 0 run)."""
+    gc.disable()
+    head, built = build_forest(n)
+    for _ in range(k + 1):
+        gc.collect()
+    sample(objects=built, collections=k)
+    del head
+
+
 def mode_bytes(n):
     gc.disable()
     warm = [Node() for _ in range(1000)]  # the class's first instances
@@ -213,9 +226,9 @@ def main(argv):
     gc.freeze()  # startup objects are never scanned (rcgc has none)
     mode, args = argv[1], [int(a) for a in argv[2:]]
     modes = {"traversal": mode_traversal, "cycles": mode_cycles, "rings": mode_rings,
-             "maxpause": mode_maxpause, "bytes": mode_bytes}
+             "maxpause": mode_maxpause, "bytes": mode_bytes, "count": mode_count}
     if mode not in modes:
-        sys.exit(f"usage: {argv[0]} traversal|cycles|rings|maxpause|bytes N ...")
+        sys.exit(f"usage: {argv[0]} traversal|cycles|rings|maxpause|bytes|count N ...")
     modes[mode](*args)
 
 

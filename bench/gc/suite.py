@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from driver import Bench, program, python_script  # noqa: E402
+from driver import Bench, callgrind, program, python_script  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CPY = "cpython-3.11"
@@ -37,6 +37,26 @@ def main():
     b.result("traversal-1M-bottomup", "ns/obj", s["ours"], s[CPY], "ns_per_obj", CPY,
              note="every object created after the objects it references: the "
              "collector's list order no longer follows the graph")
+
+    # The same full collection counted in instructions (deterministic, so one
+    # round): a run with K more full collections minus a run without them.
+    n, k = "100000", 4
+    s = b.measure("traversal-100k-instructions", {
+        "ours": callgrind([program("bench_gc"), "count", n, k]),
+        "ours-base": callgrind([program("bench_gc"), "count", n, 0]),
+        CPY: callgrind(python_script(os.path.join(HERE, "gc_cpython.py"), "count", n, k)),
+        "cpython-base": callgrind(python_script(os.path.join(HERE, "gc_cpython.py"), "count",
+                                                n, 0))}, rounds=1, warmup=0)
+    for label, base in (("ours", "ours-base"), (CPY, "cpython-base")):
+        if s[label] and s[base] and "instructions" in s[label][0]:
+            m = s[label][0]
+            m["instr_per_obj"] = (m["instructions"] - s[base][0]["instructions"]) / (
+                m["objects"] * k)
+        else:
+            s[label] = None
+    b.result("traversal-100k-instructions", "instr/obj", s["ours"], s[CPY], "instr_per_obj",
+             CPY, note=f"instructions per object of a full collection of traversal-100k's "
+             f"forest, counted by callgrind: a run with {k} more collections minus one without")
 
     # Reclaiming garbage cycles.
     s = b.measure("cycles-1M", sides("cycles", SIZES["1M"], REPS))
