@@ -60,7 +60,7 @@ if ! { [ -f "$BUILD/CMakeCache.txt" ] ||
     rm -f "$buildlog"
     exit 1
 fi
-grep '^-- bench:' "$buildlog" || true  # anchors skipped for want of a package
+grep '^-- bench' "$buildlog" || true  # anchors skipped for want of a package
 rm -f "$buildlog"
 # The flags the library was compiled with (Makefile generators write them
 # down); otherwise the cache's, for the build type the project defaults to.
