@@ -867,6 +867,9 @@ void *rcgc_realloc_at(rcgc_heap *heap, void *ptr, size_t bytes, const char *file
 #ifndef RCGC_NO_SITE_MACROS
 #define rcgc_new(heap, type) rcgc_new_at((heap), (type), 0, RCGC_HERE)
 #define rcgc_new_var(heap, type, n) rcgc_new_at((heap), (type), (n), RCGC_HERE)
+#define rcgc_malloc(heap, n) rcgc_malloc_at((heap), (n), RCGC_HERE)
+#define rcgc_calloc(heap, c, n) rcgc_calloc_at((heap), (c), (n), RCGC_HERE)
+#define rcgc_realloc(heap, p, n) rcgc_realloc_at((heap), (p), (n), RCGC_HERE)
 #endif
 
 /* ---- Snapshots --------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "trace.h" /* allocation tracing hooks */
 
 #define SEG RCGC__SEG_BYTES
 
@@ -247,22 +248,36 @@ static void *raw_alloc(struct rcgc__mem *m, size_t n, bool zero)
     return b;
 }
 
-void *rcgc_malloc(rcgc_heap *heap, size_t bytes)
+/* Allocation tracing (trace.c): when the tracer cannot record a new block
+** the block is given back and the call fails, as with tracemalloc. One
+** predictable branch when not tracing. */
+static void *traced(rcgc_heap *heap, void *p, size_t bytes)
+{
+    if (p && heap->trace && rcgc__trace_on_alloc(heap, p, bytes) != 0) {
+        (rcgc_free)(heap, p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Parenthesised names: rcgc.h makes rcgc_malloc/calloc/realloc macros that
+** capture the call site (trace.c's *_at); the functions stay exported. */
+void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
 {
     struct rcgc__mem *m = &heap->mem;
     if (rcgc__fault_hit(m))
         return NULL;
-    return raw_alloc(m, bytes, false);
+    return traced(heap, raw_alloc(m, bytes, false), bytes);
 }
 
-void *rcgc_calloc(rcgc_heap *heap, size_t count, size_t size)
+void *(rcgc_calloc)(rcgc_heap *heap, size_t count, size_t size)
 {
     struct rcgc__mem *m = &heap->mem;
     if (rcgc__fault_hit(m))
         return NULL;
     if (size && count > SIZE_MAX / size)
         return NULL;
-    return raw_alloc(m, count * size, true);
+    return traced(heap, raw_alloc(m, count * size, true), count * size);
 }
 
 static void raw_free_found(struct rcgc__mem *m, struct found *f)
@@ -283,14 +298,16 @@ void rcgc_free(rcgc_heap *heap, void *ptr)
     struct found f = find_raw(m, ptr, "rcgc_free");
     if (m->debug)
         rcgc__dbg_verify(m, ptr, f.total, 'r', "rcgc_free");
+    if (heap->trace) /* allocation tracing */
+        rcgc__trace_on_free(heap, ptr);
     raw_free_found(m, &f);
 }
 
-void *rcgc_realloc(rcgc_heap *heap, void *ptr, size_t bytes)
+static void *realloc_untraced(rcgc_heap *heap, void *ptr, size_t bytes)
 {
     struct rcgc__mem *m = &heap->mem;
     if (!ptr)
-        return rcgc_malloc(heap, bytes);
+        return (rcgc_malloc)(heap, bytes);
     struct found f = find_raw(m, ptr, "rcgc_realloc");
     size_t have = f.total;
     if (m->debug)
@@ -326,6 +343,14 @@ void *rcgc_realloc(rcgc_heap *heap, void *ptr, size_t bytes)
     if (m->debug)
         rcgc__dbg_verify(m, ptr, f.total, 'r', "rcgc_realloc");
     raw_free_found(m, &f);
+    return np;
+}
+
+void *(rcgc_realloc)(rcgc_heap *heap, void *ptr, size_t bytes)
+{
+    void *np = realloc_untraced(heap, ptr, bytes);
+    if (np && ptr && heap->trace) /* allocation tracing: move the trace */
+        rcgc__trace_on_realloc(heap, ptr, np, bytes);
     return np;
 }
 

@@ -3,6 +3,7 @@
 ** domains, tags and types (PARITY 50-53), and snapshots on CPython's
 ** create_snapshots() fixture: statistics, diffs, filters (PARITY 54-55).
 */
+#include <math.h>
 #include <stdlib.h>
 
 #include "harness.h"
@@ -577,4 +578,102 @@ TEST(snapshot_filter_match_rules)
     CHECK(!match1(false, "a.py", 2, "b.py", -1, true, "b.py", 3));
     CHECK(match1(false, "a.py", 2, "b.py", -1, false, "b.py", 3));
     CHECK(match1(true, "c.py", 5, "<unknown>", -1, true, "<unknown>", 0));
+}
+
+/* ---- Raw blocks ------------------------------------------------------- */
+
+TEST(trace_raw_blocks_follow_malloc_realloc_free)
+{
+    const size_t MiB = 1024 * 1024;
+    rcgc_heap *h = th_heap_new();
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    size_t cur0, cur, peak;
+    rcgc_trace_get_traced_memory(h, &cur0, &peak);
+    int line = __LINE__ + 1;
+    char *p = rcgc_malloc(h, MiB);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur - cur0, MiB);
+    const rcgc_traceback *tb = rcgc_trace_get_traceback(h, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)p);
+    CHECK(tb != NULL);
+    CHECK_EQ_INT(rcgc_traceback_frame(tb, 0).lineno, line);
+    line = __LINE__ + 1;
+    char *q = rcgc_realloc(h, p, 2 * MiB);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur - cur0, 2 * MiB);
+    tb = rcgc_trace_get_traceback(h, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)q);
+    CHECK(tb != NULL);
+    CHECK_EQ_INT(rcgc_traceback_frame(tb, 0).lineno, line);
+    if (q != p)
+        CHECK(rcgc_trace_get_traceback(h, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)p) == NULL);
+    void *z = rcgc_calloc(h, 10, 10);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur - cur0, 2 * MiB + 100);
+    rcgc_free(h, q);
+    rcgc_free(h, z);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur, cur0);
+    CHECK(peak >= cur0 + 2 * MiB);
+    /* The tracer's own memory is not traced. */
+    rcgc_snapshot *s;
+    CHECK_EQ_INT(rcgc_trace_take_snapshot(h, &s), RCGC_OK);
+    CHECK_EQ_U64(rcgc_snapshot_count(s), 0);
+    rcgc_snapshot_free(s);
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
+}
+
+/* ---- Sampling --------------------------------------------------------- */
+
+TEST(trace_sampling_estimates_are_unbiased)
+{
+    const uint64_t mean = 16384;
+    const size_t n = 50000;
+    rcgc_heap *h = th_heap_new();
+    rcgc_trace_options o;
+    rcgc_trace_options_init(&o);
+    o.sample_mean_bytes = mean;
+    o.sample_seed = 12345;
+    CHECK_EQ_INT(rcgc_trace_start_ex(h, &o), RCGC_OK);
+    void **blocks = malloc(n * sizeof *blocks);
+    uint64_t rng = 42;
+    double true_bytes = 0, var_bytes = 0, var_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = 64 + (size_t)(th_rand(&rng) % 1985);
+        blocks[i] = rcgc_malloc(h, sz);
+        true_bytes += (double)sz;
+        double p = -expm1(-(double)sz / (double)mean);
+        var_bytes += (1 / p - 1) * (double)sz * (double)sz;
+        var_count += 1 / p - 1;
+    }
+    rcgc_snapshot *s;
+    CHECK_EQ_INT(rcgc_trace_take_snapshot(h, &s), RCGC_OK);
+    CHECK_EQ_U64(rcgc_snapshot_sample_mean(s), mean);
+    CHECK(rcgc_snapshot_count(s) > 100 && rcgc_snapshot_count(s) < n / 4);
+    rcgc_stats *st;
+    CHECK_EQ_INT(rcgc_snapshot_statistics(s, RCGC_STAT_FILENAME, false, &st), RCGC_OK);
+    CHECK_EQ_U64(rcgc_stats_count(st), 1);
+    const rcgc_stat *x = rcgc_stats_get(st, 0);
+    double eb = ((double)x->size - true_bytes) / sqrt(var_bytes);
+    double ec = ((double)x->count - (double)n) / sqrt(var_count);
+    printf("sampling: %zu samples, bytes %llu vs %.0f (%.2f sigma), count %llu vs %zu "
+           "(%.2f sigma)\n", rcgc_snapshot_count(s), (unsigned long long)x->size, true_bytes,
+           eb, (unsigned long long)x->count, n, ec);
+    CHECK(fabs(eb) < 5 && fabs(ec) < 5);
+    size_t cur, peak;
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK(fabs((double)cur - (double)x->size) < 0.01 * (double)x->size);
+    rcgc_stats_free(st);
+    rcgc_snapshot_free(s);
+    /* Switch to exact at run time: new blocks are all traced. */
+    CHECK_EQ_INT(rcgc_trace_set_sampling(h, 0), RCGC_OK);
+    void *e = rcgc_malloc(h, 10);
+    CHECK(rcgc_trace_get_traceback(h, 0, (uintptr_t)e) != NULL);
+    rcgc_free(h, e);
+    for (size_t i = 0; i < n; i++)
+        rcgc_free(h, blocks[i]);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur, 0);
+    free(blocks);
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
 }
