@@ -380,3 +380,43 @@ TEST(objects_created_by_a_finalizer_during_collect_survive_it)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* PARITY 36: ... and weak references to the nodes are dead afterwards */
+static const rcgc_type weak_fin_type = {
+    "weakfin", sizeof(tt_node), 0, RCGC_TYPE_WEAKREFABLE, tt_node_traverse, tt_node_clear,
+    tt_node_finalize, tt_node_release,
+};
+
+TEST(weak_references_to_a_collected_finalizer_cycle_are_dead)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *n[3];
+    rcgc_weakref *wr[3];
+    for (int i = 0; i < 3; i++) {
+        n[i] = tt_new(heap, &weak_fin_type);
+        n[i]->mode = TT_FIN_CHECK_INTACT;
+        wr[i] = rcgc_weakref_new(heap, n[i], NULL, NULL);
+        CHECK(wr[i] != NULL);
+    }
+    for (int i = 0; i < 3; i++)
+        n[i]->slot[0] = rcgc_ref(n[(i + 1) % 3]);
+    for (int i = 0; i < 3; i++) {
+        void *got = rcgc_weakref_get(wr[i]);
+        CHECK_EQ_PTR(got, n[i]);
+        rcgc_xunref(got);
+        rcgc_unref(n[i]);
+    }
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 3);
+    CHECK_EQ_U64(tt_finalized, 3);
+    CHECK_EQ_INT(tt_intact_bad, 0);
+    CHECK_EQ_U64(tt_released, 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_PTR(rcgc_weakref_get(wr[i]), NULL);
+        CHECK(!rcgc_weakref_is_alive(wr[i]));
+        rcgc_unref(wr[i]);
+    }
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
