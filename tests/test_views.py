@@ -407,6 +407,40 @@ def test_freeze():
         s.stop()
 
 
+def test_tracing():
+    s = Server("--workers", "1", "--trace", "exact", "--app-records", "100", "--leak-sample", "1",
+               deadline=40)
+    try:
+        st, h, d = s.json("POST", "/debug/sites/mark")
+        check(st == 200, "POST /debug/sites/mark")
+        for _ in range(5):
+            s.request("GET", "/teach/log-unbounded")
+            s.request("GET", "/teach/materialise?n=300")
+            s.request("GET", "/teach/stream?n=300")
+        st, h, _ = s.request("GET", "/teach/materialise?n=300")
+        check("mem;desc=" in h.get("server-timing", ""), "Server-Timing has traced peak bytes")
+        st, h, d = s.json("GET", "/debug/sites?view=teach_log_unbounded&key=traceback&limit=3")
+        check(st == 200 and d["top"] and "size=" in d["top"][0]["stat"]
+              and any("teach_log_unbounded" in f for f in d["top"][0]["traceback"]),
+              "top allocation sites of a view, in tracemalloc's format")
+        st, h, d = s.json("GET", "/debug/sites?key=tag&compare=1")
+        check(st == 200 and any("teach_log_unbounded" in t["stat"] and t["size_diff"] > 0 for t in d["top"]),
+              "sites compared with the mark: the leaking view's memory grew")
+        st, h, d = s.json("GET", "/debug/views")
+        v = {x["view"]: x for x in d["views"]}
+        check(v["teach_materialise"]["peak_bytes"] > 20 * v["teach_stream"]["peak_bytes"] > 0,
+              "materialise peaks far above stream (%d vs %d bytes)" %
+              (v["teach_materialise"]["peak_bytes"], v["teach_stream"]["peak_bytes"]))
+    finally:
+        check(s.stop() == 0, "traced server stops cleanly")
+    s = Server("--workers", "1", "--app-records", "100", deadline=20)
+    try:
+        st, h, d = s.json("GET", "/debug/sites")
+        check(st == 409, "/debug/sites without --trace: 409")
+    finally:
+        s.stop()
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         print("no server binary at %s" % BIN)
@@ -427,6 +461,7 @@ def main():
         s.kill()
     test_recycling()
     test_freeze()
+    test_tracing()
     print("test_views: %d failed, %.1f s" % (len(failures), time.time() - t0))
     return 1 if failures else 0
 

@@ -216,25 +216,48 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     stream_state *s = cls;
+    const route *rt = router_get(s->route);
+    view_stats *vs = &views_worker->slot->views[s->route];
+    /* The rows are made here, after the view returned: attribute them to it
+    ** (allocations, and with --trace the tag, the host frame and the peak). */
+    bool traced = rcgc_trace_is_tracing(s->heap);
+    size_t cur0 = 0, peak = 0, cur1 = 0;
+    if (traced) {
+        rcgc_trace_tag_push(s->heap, rt->name);
+        rcgc_trace_frame_push(s->heap, rt->pattern, 0, rt->name);
+        rcgc_trace_reset_peak(s->heap);
+        rcgc_trace_get_traced_memory(s->heap, &cur0, &peak);
+    }
+    uint64_t a0 = rcgc_fault_allocations(s->heap);
+    ssize_t ret = 0;
     while (s->pending.len - s->off < max && s->i <= s->n) {
         if (s->i == s->n) {
             vbuf_puts(&s->pending, "]\n");
             s->i++;
             break;
         }
-        uint64_t a0 = rcgc_fault_allocations(s->heap);
         /* One row alive at a time: build it, write it, drop it. */
         vobj *row = make_row(s->heap, s->i);
         if (s->i)
             vbuf_put(&s->pending, ",", 1);
         if (!row || v_to_json(row, &s->pending)) {
             rcgc_xunref(row);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            ret = MHD_CONTENT_READER_END_WITH_ERROR;
+            break;
         }
         rcgc_unref(row);
-        views_worker->slot->views[s->route].allocs += rcgc_fault_allocations(s->heap) - a0;
         s->i++;
     }
+    vs->allocs += rcgc_fault_allocations(s->heap) - a0;
+    if (traced) {
+        rcgc_trace_get_traced_memory(s->heap, &cur1, &peak);
+        rcgc_trace_frame_pop(s->heap);
+        rcgc_trace_tag_pop(s->heap);
+        if (peak > cur0 && peak - cur0 > vs->peak_bytes)
+            vs->peak_bytes = peak - cur0;
+    }
+    if (ret)
+        return ret;
     size_t avail = s->pending.len - s->off;
     if (!avail)
         return MHD_CONTENT_READER_END_OF_STREAM;

@@ -94,13 +94,15 @@ static void views_json(vbuf *b)
         vbuf_printf(b,
                     ",\"requests\":%llu,\"errors\":%llu,\"avg_us\":%.1f,\"p50_us\":%llu,"
                     "\"p99_us\":%llu,\"allocs_per_request\":%.1f,\"live_delta_per_request\":%.2f,"
+                    "\"traced_bytes_per_request\":%.1f,\"peak_bytes\":%llu,"
                     "\"sampled\":%llu,\"retained_objects\":%lld,"
                     "\"retained_bytes\":%lld,"
                     "\"escapes\":%llu,\"leak\":%s,\"slope\":%.2f,\"internal\":%s",
                     (unsigned long long)vs->requests, (unsigned long long)vs->errors,
                     (double)vs->time_us / n, (unsigned long long)lat_percentile(vs, 0.5),
                     (unsigned long long)lat_percentile(vs, 0.99), (double)vs->allocs / n,
-                    (double)vs->live_delta / n, (unsigned long long)vs->sampled, (long long)vs->retained,
+                    (double)vs->live_delta / n, (double)vs->traced_bytes_delta / n,
+                    (unsigned long long)vs->peak_bytes, (unsigned long long)vs->sampled, (long long)vs->retained,
                     (long long)vs->retained_bytes, (unsigned long long)vs->escapes,
                     vs->leak ? "true" : "false", (double)vs->slope,
                     rt->internal ? "true" : "false");
@@ -686,6 +688,134 @@ static vobj *view_metrics(view_request *r)
     return json_result(r, &b);
 }
 
+/* ===================================================================== */
+/* /debug/sites: top allocation sites per view (--trace)                 */
+/* ===================================================================== */
+
+/* The traces of one view (its tag), or all of them (view NULL), copied
+** into a new snapshot so the snapshot statistics can group them. */
+static rcgc_snapshot *view_traces(const rcgc_snapshot *all, const char *view)
+{
+    rcgc_snapshot *s = rcgc_snapshot_new(rcgc_snapshot_traceback_limit(all));
+    rcgc_trace t;
+    rcgc_frame frames[16];
+    for (size_t i = 0; s && rcgc_snapshot_get(all, i, &t); i++) {
+        if (view && (!t.tag || strcmp(t.tag, view) != 0))
+            continue;
+        unsigned n = t.traceback ? rcgc_traceback_nframe(t.traceback) : 0;
+        if (n > 16)
+            n = 16;
+        for (unsigned k = 0; k < n; k++)
+            frames[k] = rcgc_traceback_frame(t.traceback, k);
+        if (rcgc_snapshot_add(s, t.domain, t.size, frames, n,
+                              t.traceback ? rcgc_traceback_total_nframe(t.traceback) : 0, t.type,
+                              t.tag) != RCGC_OK) {
+            rcgc_snapshot_free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static rcgc_snapshot *sites_mark;
+
+static vobj *view_sites(view_request *r)
+{
+    rcgc_heap *h = views_worker->heap;
+    if (!rcgc_trace_is_tracing(h))
+        return view_fail(r, 409, "allocation tracing is off: start the server with --trace "
+                                 "exact or --trace sampled");
+    const char *view = req_query(r, "view");
+    const char *keyname = req_query(r, "key");
+    long long limit = req_query_int(r, "limit", 10, 1, 1000);
+    if (r->status)
+        return NULL;
+    static const char *const keys[] = {"filename", "lineno", "traceback", "type", "tag"};
+    rcgc_stat_key key = RCGC_STAT_LINENO;
+    if (keyname) {
+        int k = 0;
+        while (k < 5 && strcmp(keys[k], keyname) != 0)
+            k++;
+        if (k == 5)
+            return view_fail(r, 400, "key must be filename, lineno, traceback, type or tag");
+        key = (rcgc_stat_key)k;
+    }
+    bool compare = req_query(r, "compare") != NULL;
+    if (compare && !sites_mark)
+        return view_fail(r, 409, "no mark to compare with: POST /debug/sites/mark first");
+    rcgc_snapshot *all = NULL, *mine = NULL, *old = NULL;
+    rcgc_stats *st = NULL;
+    /* The snapshot is taken with the tag popped: its own allocations are not
+    ** traced (the tracer's memory is its own). */
+    rcgc_status rc = rcgc_trace_take_snapshot(h, &all);
+    if (rc == RCGC_OK && !(mine = view_traces(all, view)))
+        rc = RCGC_ENOMEM;
+    if (rc == RCGC_OK && compare && !(old = view_traces(sites_mark, view)))
+        rc = RCGC_ENOMEM;
+    if (rc == RCGC_OK)
+        rc = compare ? rcgc_snapshot_compare_to(mine, old, key, false, &st)
+                     : rcgc_snapshot_statistics(mine, key, false, &st);
+    vobj *d = NULL;
+    if (rc == RCGC_OK) {
+        d = v_dict(r->heap);
+        v_set_int(d, "worker", views_worker->index);
+        v_set_str(d, "view", view ? view : "(all)");
+        v_set_str(d, "key", keys[key]);
+        v_set_bool(d, "compare", compare);
+        v_set_int(d, "traces", (long long)rcgc_snapshot_count(mine));
+        v_set_int(d, "sample_mean_bytes", (long long)rcgc_snapshot_sample_mean(mine));
+        vobj *list = v_list(r->heap);
+        size_t n = rcgc_stats_count(st);
+        for (size_t i = 0; i < n && i < (size_t)limit; i++) {
+            const rcgc_stat *x = rcgc_stats_get(st, i);
+            char line[512];
+            rcgc_stat_format(x, compare, line, sizeof line);
+            vobj *e = v_dict(r->heap);
+            v_set_str(e, "stat", line);
+            v_set_int(e, "size", (long long)x->size);
+            v_set_int(e, "count", (long long)x->count);
+            if (compare) {
+                v_set_int(e, "size_diff", x->size_diff);
+                v_set_int(e, "count_diff", x->count_diff);
+            }
+            if (x->traceback) {
+                vobj *tb = v_list(r->heap);
+                for (unsigned k = rcgc_traceback_nframe(x->traceback); k-- > 0;) {
+                    rcgc_frame f = rcgc_traceback_frame(x->traceback, k);
+                    char fr[300];
+                    snprintf(fr, sizeof fr, "%s:%u in %s", f.filename, f.lineno, f.function);
+                    v_list_append(tb, v_str(r->heap, fr));
+                }
+                v_dict_set(e, "traceback", tb);
+            }
+            v_list_append(list, e);
+        }
+        v_dict_set(d, "top", list);
+    }
+    rcgc_stats_free(st);
+    rcgc_snapshot_free(old);
+    rcgc_snapshot_free(mine);
+    rcgc_snapshot_free(all);
+    return d ? d : view_fail(r, 503, "snapshot failed: %s", rcgc_strerror(rc));
+}
+
+static vobj *view_sites_mark(view_request *r)
+{
+    rcgc_heap *h = views_worker->heap;
+    if (!rcgc_trace_is_tracing(h))
+        return view_fail(r, 409, "allocation tracing is off (--trace)");
+    rcgc_snapshot *s = NULL;
+    rcgc_status rc = rcgc_trace_take_snapshot(h, &s);
+    if (rc != RCGC_OK)
+        return view_fail(r, 503, "snapshot failed: %s", rcgc_strerror(rc));
+    rcgc_snapshot_free(sites_mark);
+    sites_mark = s;
+    vobj *d = v_dict(r->heap);
+    v_set_int(d, "worker", views_worker->index);
+    v_set_int(d, "traces", (long long)rcgc_snapshot_count(s));
+    return d;
+}
+
 /* This worker's live figures right now, without a collection: what a test
 ** compares before and after a run of requests on one connection. */
 static vobj *view_heap(view_request *r)
@@ -706,6 +836,8 @@ static vobj *view_heap(view_request *r)
 void debug_register(void)
 {
     router_add("/debug/heap", M_GET, "debug_heap", view_heap);
+    router_add("/debug/sites", M_GET, "debug_sites", view_sites);
+    router_add("/debug/sites/mark", M_POST, "debug_sites_mark", view_sites_mark);
     router_add("/debug/gc", M_GET, "debug_gc", view_gc);
     router_add("/debug/gc/collect", M_POST, "debug_gc_collect", view_gc_collect);
     router_add("/debug/gc/enable", M_POST, "debug_gc_enable", view_gc_enable);

@@ -74,6 +74,9 @@ void stats_fold(worker_slot *into, const worker_slot *from)
         for (int i = 0; i < VIEWS_LAT_BUCKETS; i++)
             a->lat[i] += b->lat[i];
         a->live_delta += b->live_delta;
+        a->traced_bytes_delta += b->traced_bytes_delta;
+        if (b->peak_bytes > a->peak_bytes)
+            a->peak_bytes = b->peak_bytes;
         a->sampled += b->sampled;
         a->retained += b->retained;
         a->retained_bytes += b->retained_bytes;

@@ -223,6 +223,8 @@ typedef struct view_stats {
     uint64_t time_us;
     uint64_t lat[VIEWS_LAT_BUCKETS];
     int64_t live_delta;        /* tracked objects after - before the view, summed */
+    int64_t traced_bytes_delta;/* --trace: traced bytes after - before, summed */
+    uint64_t peak_bytes;       /* --trace: highest peak of traced bytes in a view */
     uint64_t sampled;          /* requests the leak detector checked */
     int64_t retained;          /* net live blocks added by sampled requests */
     int64_t retained_bytes;    /* net live bytes added by sampled requests */

@@ -29,6 +29,12 @@
 
 worker *views_worker;
 
+/* Tracing: the view's host frame plus three call-site frames; sampled mode
+** takes one sample per 64 KiB allocated on average (tracemalloc has no
+** sampling; 64 KiB keeps per-view byte estimates usable at a few requests). */
+#define TRACE_FRAMES 4
+#define TRACE_SAMPLE_BYTES (64u * 1024u)
+
 /* Exit codes the master reads: a worker recycled by --max-requests or
 ** --max-rss exits with EXIT_RECYCLE; anything else but 0 is a crash. */
 #define EXIT_RECYCLE 3
@@ -113,7 +119,9 @@ static live_fig live_now(rcgc_heap *h)
     memset(&ms, 0, sizeof ms);
     ms.struct_size = sizeof ms;
     rcgc_mem_stats_get(h, &ms);
-    live_fig f = {(int64_t)ms.live_blocks, (int64_t)ms.live_bytes};
+    /* The tracer keeps its tables in the heap: they are not the views'. */
+    live_fig f = {(int64_t)ms.live_blocks,
+                  (int64_t)ms.live_bytes - (int64_t)rcgc_trace_get_tracer_memory(h)};
     return f;
 }
 
@@ -469,6 +477,16 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
     }
     cur.gc_ns = 0;
     cur.gc_runs = 0;
+    /* Tracing: every allocation of the view carries its name as the tag and
+    ** a host frame "<pattern>:0 in <view>" above the allocating call site. */
+    bool traced = rcgc_trace_is_tracing(h);
+    size_t traced0 = 0, peak = 0;
+    if (traced) {
+        rcgc_trace_tag_push(h, rt->name);
+        rcgc_trace_frame_push(h, rt->pattern, 0, rt->name);
+        rcgc_trace_reset_peak(h);
+        rcgc_trace_get_traced_memory(h, &traced0, &peak);
+    }
     uint64_t allocs0 = rcgc_fault_allocations(h);
     int64_t tracked0 = young_count(h);
     uint64_t tv0 = now_ns();
@@ -514,6 +532,14 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
         status = r.status ? r.status : 200;
     }
     uint64_t tv2 = now_ns();
+    size_t traced1 = 0;
+    if (traced) {
+        rcgc_trace_get_traced_memory(h, &traced1, &peak);
+        rcgc_trace_frame_pop(h);
+        rcgc_trace_tag_pop(h);
+        if (traced1 >= traced0 + (size_t)body.bytes)
+            traced1 -= (size_t)body.bytes; /* the response body is not the view's */
+    }
     uint64_t allocs = rcgc_fault_allocations(h) - allocs0;
     /* Every request: O(1) figures (allocations, tracked objects). Sampled
     ** requests: live blocks and bytes from the allocator's statistics, which
@@ -551,6 +577,11 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
                          (double)(tv1 - tv0) / 1e6, rt->name, (double)(tv2 - tv1) / 1e6,
                          (unsigned long long)allocs, (long long)tracked, (double)gc_ns / 1e6,
                          gc_runs);
+        if (traced && n > 0 && (size_t)n < sizeof st)
+            n += snprintf(st + n, sizeof st - (size_t)n,
+                          ", mem;desc=\"peak %+lld bytes, live %+lld bytes (traced)\"",
+                          (long long)peak - (long long)traced0,
+                          (long long)traced1 - (long long)traced0);
         if (sampled && n > 0 && (size_t)n < sizeof st)
             snprintf(st + n, sizeof st - (size_t)n,
                      ", retained;desc=\"%+lld blocks %+lld bytes after a young collection\"",
@@ -565,6 +596,12 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
     vs->allocs += allocs;
     vs->time_us += us;
     vs->live_delta += tracked;
+    if (traced) {
+        uint64_t pk = peak > traced0 ? peak - traced0 : 0;
+        if (pk > vs->peak_bytes)
+            vs->peak_bytes = pk;
+        vs->traced_bytes_delta += (int64_t)traced1 - (int64_t)traced0;
+    }
     int lb = 0;
     while (lb < VIEWS_LAT_BUCKETS - 1 && us >= (1ull << lb))
         lb++;
@@ -746,6 +783,18 @@ int worker_main(const views_config *cfg, shm_state *shm, int index, rcgc_heap *h
     ** collector off; the worker turns it back on. */
     rcgc_gc_enable(heap);
     rcgc_gc_callback_add(heap, gc_callback, w);
+    if (cfg->trace != TRACE_OFF) {
+        /* Traced from the fork on: the app state is the master's and not
+        ** traced; what a view allocates is, tagged with the view's name. */
+        rcgc_trace_options opt;
+        rcgc_trace_options_init(&opt);
+        opt.max_frames = TRACE_FRAMES;
+        if (cfg->trace == TRACE_SAMPLED)
+            opt.sample_mean_bytes = TRACE_SAMPLE_BYTES;
+        rcgc_status st = rcgc_trace_start_ex(heap, &opt);
+        if (st != RCGC_OK)
+            views_log("error", "tracing: %s", rcgc_strerror(st));
+    }
     if (cfg->max_requests) {
         uint64_t jitter = 0;
         if (cfg->max_requests_jitter) {
