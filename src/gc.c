@@ -175,12 +175,9 @@ void rcgc__gc_init(rcgc_heap *heap, const rcgc_config *cfg)
     gc->enabled = cfg->gc_enabled;
     gc->trigger = cfg->gc_trigger;
     gc->bytes_threshold = cfg->gc_bytes_threshold;
+    rcgc__gc_update_limits(heap);
 }
 
-void rcgc__gc_link(rcgc_heap *heap, rcgc__head *h)
-{
-    list_append(MEM(heap), h, &heap->gc.gens[0].head);
-}
 
 void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
 {
@@ -206,11 +203,17 @@ static bool auto_due(rcgc_heap *heap)
            gc->bytes_since > gc->bytes_threshold;
 }
 
-void rcgc__gc_on_alloc(rcgc_heap *heap, size_t bytes)
+void rcgc__gc_update_limits(rcgc_heap *heap)
 {
     rcgc__gc_state *gc = &heap->gc;
-    gc->gens[0].counter++;
-    gc->bytes_since += bytes;
+    bool on = gc->enabled && gc->gens[0].threshold;
+    gc->count_limit = on ? gc->gens[0].threshold : SIZE_MAX;
+    gc->bytes_limit = on && gc->bytes_threshold ? gc->bytes_threshold : SIZE_MAX;
+}
+
+void rcgc__gc_on_alloc_slow(rcgc_heap *heap)
+{
+    rcgc__gc_state *gc = &heap->gc;
     if (!auto_due(heap))
         return;
     if (gc->trigger == RCGC_TRIGGER_SAFEPOINT)
@@ -922,6 +925,7 @@ bool rcgc_gc_enable(rcgc_heap *heap)
 {
     bool was = heap->gc.enabled;
     heap->gc.enabled = true;
+    rcgc__gc_update_limits(heap);
     return was;
 }
 
@@ -929,6 +933,7 @@ bool rcgc_gc_disable(rcgc_heap *heap)
 {
     bool was = heap->gc.enabled;
     heap->gc.enabled = false;
+    rcgc__gc_update_limits(heap);
     return was;
 }
 
@@ -940,6 +945,7 @@ void rcgc_gc_set_threshold(rcgc_heap *heap, unsigned t0, unsigned t1, unsigned t
     heap->gc.gens[0].threshold = t0;
     heap->gc.gens[1].threshold = t1;
     heap->gc.gens[2].threshold = t2;
+    rcgc__gc_update_limits(heap);
 }
 
 void rcgc_gc_get_threshold(rcgc_heap *heap, unsigned out[3])
@@ -951,6 +957,7 @@ void rcgc_gc_get_threshold(rcgc_heap *heap, unsigned out[3])
 void rcgc_gc_set_bytes_threshold(rcgc_heap *heap, size_t bytes)
 {
     heap->gc.bytes_threshold = bytes;
+    rcgc__gc_update_limits(heap);
 }
 
 void rcgc_gc_get_count(rcgc_heap *heap, size_t out[3])
@@ -1130,6 +1137,7 @@ void rcgc__gc_fini(rcgc_heap *heap)
 {
     rcgc__gc_state *gc = &heap->gc;
     gc->enabled = false;
+    rcgc__gc_update_limits(heap);
     /* The garbage list's references are the heap's own: drop them without
     ** running user code against a heap being destroyed. */
     gc->ngarbage = 0;

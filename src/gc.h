@@ -15,14 +15,36 @@ size_t rcgc__gc_check(rcgc_heap *heap);
 void rcgc__gc_report_live(rcgc_heap *heap);
 
 /* Link a new or untracked object at the young end of generation 0. */
-void rcgc__gc_link(rcgc_heap *heap, rcgc__head *h);
+static inline void rcgc__gc_link(rcgc_heap *heap, rcgc__head *h)
+{
+    struct rcgc__mem *m = &heap->mem;
+    rcgc__head *l = &heap->gc.gens[0].head;
+    uint32_t hn = rcgc__handle(m, h);
+    rcgc__head *last = (rcgc__head *)rcgc__unhandle(m, l->prev_);
+    h->prev_ = l->prev_;
+    h->next_ = rcgc__handle(m, l);
+    last->next_ = hn;
+    l->prev_ = hn;
+}
 /* Unlink a tracked object from whatever list it is on. */
 void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h);
 
 /* Account for a new object of a GC type of 'bytes' bytes and run (or mark
 ** due) an automatic collection when a threshold is crossed. Called by
 ** rcgc_new before the object is allocated. */
-void rcgc__gc_on_alloc(rcgc_heap *heap, size_t bytes);
+void rcgc__gc_on_alloc_slow(rcgc_heap *heap);
+static inline void rcgc__gc_on_alloc(rcgc_heap *heap, size_t bytes)
+{
+    rcgc__gc_state *gc = &heap->gc;
+    gc->gens[0].counter++;
+    gc->bytes_since += bytes;
+    /* The limits are SIZE_MAX while automatic collection is off, so the
+    ** common case is two compares (see update_limits in gc.c). */
+    if (gc->gens[0].counter > gc->count_limit || gc->bytes_since > gc->bytes_limit)
+        rcgc__gc_on_alloc_slow(heap);
+}
+/* Recompute count_limit/bytes_limit after a setting changed. */
+void rcgc__gc_update_limits(rcgc_heap *heap);
 /* Undo rcgc__gc_on_alloc after a failed allocation. */
 void rcgc__gc_on_alloc_failed(rcgc_heap *heap, size_t bytes);
 /* A GC-type object was freed. */

@@ -188,11 +188,8 @@ void rcgc__panic_obj(rcgc_heap *heap, const void *obj, const char *fmt, ...)
     abort();
 }
 
-uint16_t rcgc__type_id(rcgc_heap *heap, const rcgc_type *type)
-{
-    if (heap->last_type == type)
-        return heap->last_type_id;
-    /* Linear scan: programs have few types, and the one-entry cache above
+uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type)
+{    /* Linear scan: programs have few types, and the one-entry cache above
     ** catches runs of the same type. */
     for (uint32_t i = 1; i < heap->ntypes; i++) {
         if (heap->types[i] == type) {

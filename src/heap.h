@@ -49,6 +49,9 @@ typedef struct rcgc__gc_state {
     size_t long_lived_pending; /* promoted into gen 2 since then */
     size_t bytes_since;        /* bytes of new objects since last gc */
     size_t bytes_threshold;
+    /* Effective trigger limits for the inline fast path: threshold 0 or
+    ** automatic collection disabled make them SIZE_MAX. */
+    size_t count_limit, bytes_limit;
     size_t bytes_after_full;   /* live bytes after the last full gc */
     bool enabled;
     bool collecting;
@@ -102,7 +105,11 @@ __attribute__((noreturn, format(printf, 3, 4)))
 void rcgc__panic_obj(rcgc_heap *heap, const void *obj, const char *fmt, ...);
 
 /* The type table. */
-uint16_t rcgc__type_id(rcgc_heap *heap, const rcgc_type *type); /* 0: ENOMEM */
+uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type); /* 0: ENOMEM */
+static inline uint16_t rcgc__type_id(rcgc_heap *heap, const rcgc_type *type)
+{
+    return heap->last_type == type ? heap->last_type_id : rcgc__type_id_slow(heap, type);
+}
 static inline const rcgc_type *rcgc__type_at(const rcgc_heap *heap, uint16_t id)
 {
     return heap->types[id];
