@@ -3,7 +3,8 @@
 ** link, unlink, ref, unref, collect, freeze, unfreeze, thresholds,
 ** enable/disable, debug flags, garbage clear, untrack/track, safe points,
 ** mode switches) on a table of objects, with finalizers that resurrect,
-** fail, collect or break their own cycles, and uncollectable types.
+** fail, collect or break their own cycles, and uncollectable types; weak
+** references with callbacks and a weak set on weakrefable nodes.
 ** rcgc_heap_check runs after every operation; at the end everything is
 ** dropped and the heap must hold no object. Any violation aborts.
 ** The corpus in fuzz/corpus/heap/ is replayed as an ordinary test.
@@ -22,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NTAB 32     /* objects the fuzzer holds (one reference each) */
 #define NUNTRACK 16 /* untracked objects (held so they can be re-tracked) */
 #define MAXOPS 4096
+#define NWEAK 16    /* weak references the fuzzer holds */
 
 enum { K_NONE = 0, K_NODE, K_LIST, K_ATOM };
 
@@ -37,6 +39,8 @@ typedef struct fuzz_state {
     entry tab[NTAB];
     entry untracked[NUNTRACK];
     int nuntracked;
+    rcgc_weakref *weak[NWEAK];
+    rcgc_weakmap *wset;
 } fuzz_state;
 
 static void quiet_output(void *ctx, const char *text)
@@ -185,6 +189,81 @@ static void op_track(fuzz_state *s)
     rcgc_unref(e.p);
 }
 
+/* Weakrefable finalizing nodes, weak references whose callbacks check
+** that they are dead, a weak set iterated while objects die. */
+static const rcgc_type wk_node_type = {
+    "wknode", sizeof(tt_node), 0, RCGC_TYPE_WEAKREFABLE, tt_node_traverse, tt_node_clear,
+    tt_node_finalize, tt_node_release,
+};
+
+static int weak_cb(rcgc_weakref *wr, void *arg)
+{
+    (void)arg;
+    void *o = rcgc_weakref_get(wr);
+    if (o)
+        die("weak reference alive in its callback");
+    return 0;
+}
+
+static void op_weak(fuzz_state *s)
+{
+    unsigned v = next(s), i = next(s) % NTAB, w = next(s) % NWEAK;
+    entry *a = &s->tab[i];
+    switch (v % 6) {
+    case 0: {
+        tt_node *n = rcgc_new(s->heap, &wk_node_type);
+        if (!n)
+            die("rcgc_new failed");
+        n->mode = (int)((v >> 3) % 6);
+        n->every = 3;
+        put(s, i, n, K_NODE);
+        break;
+    }
+    case 1:
+        if (a->p && rcgc_weakref_supported(a->p)) {
+            void *arg = s->tab[(i + 1) % NTAB].p;
+            rcgc_weakref *r = rcgc_weakref_new(s->heap, a->p, (v & 8) ? weak_cb : NULL, arg);
+            if (!r)
+                die("rcgc_weakref_new failed");
+            RCGC_XSETREF(s->weak[w], r);
+        }
+        break;
+    case 2:
+        RCGC_CLEAR(s->weak[w]);
+        break;
+    case 3:
+        if (s->weak[w]) {
+            void *o = rcgc_weakref_get(s->weak[w]);
+            if (o) {
+                const rcgc_type *t = rcgc_type_of(o);
+                if (rcgc_refcount(o) < 2 || t != &wk_node_type)
+                    die("weak reference to a dead or foreign object");
+                put(s, i, o, K_NODE);
+            }
+        }
+        break;
+    case 4:
+        if (a->p && rcgc_weakref_supported(a->p)) {
+            if (v & 8)
+                rcgc_weakset_discard(s->wset, a->p);
+            else if (rcgc_weakset_add(s->wset, a->p) != RCGC_OK)
+                die("rcgc_weakset_add failed");
+        }
+        break;
+    default: {
+        rcgc_weakmap_iter it;
+        rcgc_weakmap_iter_begin(s->wset, &it);
+        unsigned k = 0;
+        while (rcgc_weakmap_iter_next(&it, NULL, NULL) && k < 4)
+            put(s, (i + k++) % NTAB, NULL, K_NONE);
+        if (v & 8)
+            rcgc_gc_collect(s->heap, 2);
+        rcgc_weakmap_iter_end(&it);
+        break;
+    }
+    }
+}
+
 static void op_threshold(fuzz_state *s)
 {
     unsigned t0 = next(s), t1 = next(s) % 12, t2 = next(s) % 12;
@@ -194,7 +273,7 @@ static void op_threshold(fuzz_state *s)
 static void op_misc(fuzz_state *s)
 {
     unsigned v = next(s);
-    switch (v % 10) {
+    switch (v % 11) {
     case 0:
         rcgc_gc_freeze(s->heap);
         break;
@@ -230,8 +309,11 @@ static void op_misc(fuzz_state *s)
     case 8:
         op_untrack(s);
         break;
-    default:
+    case 9:
         op_track(s);
+        break;
+    default:
+        op_weak(s);
         break;
     }
 }
@@ -257,6 +339,9 @@ static void teardown(fuzz_state *s)
     rcgc_gc_unfreeze(heap);
     while (s->nuntracked)
         op_track(s);
+    for (int i = 0; i < NWEAK; i++)
+        RCGC_CLEAR(s->weak[i]);
+    RCGC_CLEAR(s->wset);
     for (int i = 0; i < NTAB; i++)
         put(s, (unsigned)i, NULL, K_NONE);
     /* Collect until nothing changes: resurrected objects are told to stop
@@ -303,6 +388,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s.heap)
         die("rcgc_heap_new failed");
     tt_reset();
+    s.wset = rcgc_weakset_new(s.heap);
+    if (!s.wset)
+        die("rcgc_weakset_new failed");
     for (int ops = 0; ops < MAXOPS && s.pos < s.size; ops++) {
         unsigned op = next(&s);
         switch (op % 12) {

@@ -290,7 +290,9 @@ rcgc_status rcgc__weak_check_referent(rcgc_heap *heap, const void *obj, const ch
     if (rcgc__mem_heap_of(obj) != heap)
         rcgc__panic_obj(heap, obj, "%s: object of another heap", what);
     const rcgc__head *h = rcgc__head_of(obj);
-    const rcgc_type *t = rcgc_type_of(obj);
+    if (h->type_ == 0 || h->type_ >= heap->ntypes)
+        rcgc__panic_obj(heap, obj, "%s: not a live object", what);
+    const rcgc_type *t = heap->types[h->type_];
     if (!(t->flags & RCGC_TYPE_WEAKREFABLE)) {
         rcgc_heap_printf(heap, "%s: cannot create weak reference to '%s' object\n", what,
                          t->name ? t->name : "?");
