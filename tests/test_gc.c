@@ -890,3 +890,38 @@ TEST(clear_that_mutates_other_garbage_is_survived)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* PARITY 25 for callbacks: a collection requested from a gc callback
+** returns 0; objects a callback creates are young and survive. */
+static long long g_cb_inner = -1;
+static tt_node *g_cb_made;
+static int collecting_cb(rcgc_heap *heap, rcgc_gc_phase phase, const rcgc_gc_info *info,
+                         void *ctx)
+{
+    (void)info;
+    (void)ctx;
+    g_cb_inner = rcgc_gc_collect(heap, 2);
+    if (phase == RCGC_GC_STOP && !g_cb_made)
+        g_cb_made = tt_self_cycle(heap, &tt_node_type);
+    return 0;
+}
+
+TEST(collect_inside_a_gc_callback_returns_zero)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    g_cb_made = NULL;
+    CHECK_EQ_INT(rcgc_gc_callback_add(heap, collecting_cb, NULL), RCGC_OK);
+    rcgc_unref(tt_self_cycle(heap, &tt_node_type));
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 1);
+    CHECK_EQ_INT(g_cb_inner, 0);
+    CHECK(g_cb_made != NULL);
+    CHECK_EQ_INT(in_generation(heap, 0, g_cb_made), 1);
+    CHECK_HEAP(heap);
+    rcgc_gc_callback_remove(heap, collecting_cb, NULL);
+    rcgc_unref(g_cb_made);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 0), 1);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}

@@ -420,3 +420,53 @@ TEST(weak_references_to_a_collected_finalizer_cycle_are_dead)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* A finalizer that untracks and re-tracks other garbage, freezes, and
+** changes thresholds while the collector runs leaves the heap consistent;
+** everything is freed by the next collections. */
+static tt_node *g_victim;
+static int meddling_finalize(void *obj)
+{
+    rcgc_heap *heap = rcgc_heap_of(obj);
+    tt_finalized++;
+    if (g_victim) {
+        rcgc_untrack(g_victim);
+        rcgc_track(g_victim);
+    }
+    rcgc_gc_freeze(heap);
+    rcgc_gc_unfreeze(heap);
+    rcgc_gc_set_threshold(heap, 1, 1, 1);
+    rcgc_gc_set_mode(heap, RCGC_GC_INCREMENTAL, 0);
+    return 0;
+}
+static const rcgc_type meddling_type = {
+    "meddler", sizeof(tt_node), 0, 0, tt_node_traverse, tt_node_clear, meddling_finalize,
+    tt_node_release,
+};
+
+TEST(finalizer_meddling_with_the_collector_leaves_heap_consistent)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *a = tt_new(heap, &meddling_type);
+    tt_node *b = tt_new(heap, &tt_node_type);
+    tt_node *c = tt_new(heap, &tt_node_type);
+    a->slot[0] = rcgc_ref(b);
+    b->slot[0] = rcgc_ref(c);
+    c->slot[0] = rcgc_ref(a);
+    g_victim = b;
+    rcgc_unref(a);
+    rcgc_unref(b);
+    rcgc_unref(c);
+    long long r = rcgc_gc_collect(heap, 2);
+    CHECK(r >= 0 && r <= 3);
+    CHECK_EQ_U64(tt_finalized, 1);
+    CHECK_HEAP(heap);
+    g_victim = NULL;
+    for (int g = 0; g < 3; g++)
+        rcgc_gc_collect(heap, 2);
+    CHECK_EQ_U64(tt_released, 3);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}

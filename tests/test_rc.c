@@ -730,3 +730,43 @@ TEST(heap_free_reports_nothing_when_everything_was_released)
     rcgc_heap_free(heap);
     CHECK(strstr(th_output, "still alive") == NULL);
 }
+
+/* PARITY 12 + 16: an object whose death the trashcan deferred (it is 100
+** levels below the dropped head, past the depth limit) may still be
+** resurrected by its finalizer: it comes back tracked, intact, with the
+** chain below it alive. */
+TEST(resurrection_inside_a_deep_chain_retracks_the_object)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    enum { DEPTH = 300, R = DEPTH - 1 - 100 };
+    tt_node *head = NULL;
+    for (int i = 0; i < DEPTH; i++) {
+        tt_node *n = tt_new(heap, &tt_fin_type);
+        n->id = i;
+        n->mode = i == R ? TT_FIN_RESURRECT : TT_FIN_COUNT;
+        n->slot[0] = head;
+        n->slot[1] = rcgc_new(heap, &tt_atom_type);
+        head = n;
+    }
+    rcgc_unref(head);
+    CHECK_EQ_U64(tt_nstash, 1);
+    CHECK_EQ_U64(tt_finalized, DEPTH - R);
+    CHECK_EQ_U64(tt_released, 2 * (DEPTH - 1 - R));
+    CHECK_EQ_U64(live_objects(heap), 2 * (R + 1));
+    CHECK_HEAP(heap);
+    tt_node *r = tt_stash[0];
+    CHECK_EQ_INT(r->id, R);
+    CHECK(rcgc_is_tracked(r));
+    CHECK(rcgc_is_finalized(r));
+    CHECK_EQ_U64(rcgc_refcount(r), 1);
+    CHECK(r->slot[0] != NULL && r->slot[1] != NULL);
+    CHECK_EQ_INT(((tt_node *)r->slot[0])->id, R - 1);
+    rcgc_unref(r);
+    CHECK_EQ_U64(tt_nstash, 1); /* not finalized again */
+    CHECK_EQ_U64(tt_finalized, DEPTH);
+    CHECK_EQ_U64(tt_released, 2 * DEPTH);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
