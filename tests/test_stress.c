@@ -2,9 +2,10 @@
 ** test_stress.c -- a seeded random-graph stress test of refcounting and the
 ** collector. Random new / link / unlink / ref / unref / drop / collect(g) /
 ** freeze / unfreeze / untrack / track on objects with 0-4 reference slots,
-** against a shadow model of the graph: whatever the model can reach from
-** the test's roots must be alive with exactly the model's fields, nothing
-** dies twice, and after a full collection with everything tracked and
+** some with finalizers that resurrect their object (the model adopts the
+** new reference), against a shadow model of the graph: whatever the model
+** can reach from the test's roots must be alive with exactly the model's
+** fields, nothing dies twice, and after a full collection with everything tracked and
 ** nothing frozen, exactly the reachable objects are alive. rcgc_heap_check
 ** runs after every step. The seed is printed; RCGC_TEST_SEED replays it;
 ** RCGC_STRESS_STEPS changes the length.
@@ -37,6 +38,7 @@ typedef struct model {
     unsigned char *mark;
     bool frozen;         /* freeze() ran since the last unfreeze() */
     size_t exact_checks; /* full collections checked exactly */
+    size_t resurrected;  /* objects adopted from tt_stash */
     size_t max_live;
     size_t ops[12];
 } model;
@@ -137,6 +139,19 @@ static bool check_exact(model *m, uint64_t step)
     return true;
 }
 
+/* A finalizer that resurrected its object stored a new reference in
+** tt_stash: the model takes it over as an extra reference, so the object
+** (and all it reaches, which PEP 442 keeps intact) must now be alive. */
+static void adopt_resurrected(model *m)
+{
+    for (size_t k = 0; k < tt_nstash; k++) {
+        tt_node *p = tt_stash[k];
+        m->o[p->id].extra++;
+        m->resurrected++;
+    }
+    tt_nstash = 0;
+}
+
 static int pick_reachable(model *m)
 {
     return m->nreach ? m->reach[rnd(m, (uint64_t)m->nreach)] : -1;
@@ -155,7 +170,8 @@ static void op_new(model *m)
         return;
     }
     p->id = id;
-    p->mode = TT_FIN_COUNT;
+    /* A quarter of the finalizing containers resurrect themselves. */
+    p->mode = t == &tt_fin_type && rnd(m, 4) == 0 ? TT_FIN_RESURRECT : TT_FIN_COUNT;
     m->nobj++;
     mobj *x = &m->o[id];
     x->p = p;
@@ -320,6 +336,7 @@ static void stress(rcgc_heap *heap, uint64_t seed, uint64_t steps)
             op_track(&m);
         }
         m.ops[kind]++;
+        adopt_resurrected(&m);
         if (heap->live_objects > m.max_live)
             m.max_live = heap->live_objects;
         if (!check_model(&m, step))
@@ -339,10 +356,15 @@ static void stress(rcgc_heap *heap, uint64_t seed, uint64_t steps)
                 m.o[id].untracked = false;
             }
         CHECK(rcgc_gc_collect(heap, 2) >= 0);
+        adopt_resurrected(&m);
         if (check_model(&m, step))
             check_exact(&m, step);
     }
-    /* Drop everything: nothing may be left. */
+    /* Drop everything: nothing may be left. Objects not finalized yet
+    ** would resurrect at their first death: tell them not to. */
+    for (int id = 0; id < m.nobj; id++)
+        if (alive(&m, id))
+            m.o[id].p->mode = TT_FIN_COUNT;
     for (int i = 0; i < ROOTS; i++)
         if (m.root[i] >= 0) {
             rcgc_unref(m.o[m.root[i]].p);
@@ -354,6 +376,7 @@ static void stress(rcgc_heap *heap, uint64_t seed, uint64_t steps)
             rcgc_unref(m.o[id].p);
         }
     CHECK(rcgc_gc_collect(heap, 2) >= 0);
+    CHECK_EQ_U64(tt_nstash, 0);
     CHECK_EQ_U64(rcgc_gc_generation_size(heap, -1), 0);
     CHECK_EQ_U64(rcgc_gc_get_freeze_count(heap), 0);
     CHECK_EQ_U64(tt_released, (size_t)m.nobj);
@@ -364,8 +387,8 @@ static void stress(rcgc_heap *heap, uint64_t seed, uint64_t steps)
             break;
         }
     CHECK_HEAP(heap);
-    fprintf(stderr, "%zu exact checks, at most %zu live objects\n", m.exact_checks,
-            m.max_live);
+    fprintf(stderr, "%zu exact checks, at most %zu live objects, %zu resurrections\n",
+            m.exact_checks, m.max_live, m.resurrected);
     fprintf(stderr, "%llu steps, %d objects; new %zu link %zu unlink %zu ref %zu unref %zu "
             "drop %zu copy %zu collect %zu freeze %zu untrack %zu track %zu\n",
             (unsigned long long)step, m.nobj, m.ops[0], m.ops[1], m.ops[2], m.ops[3],
