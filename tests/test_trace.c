@@ -677,3 +677,62 @@ TEST(trace_sampling_estimates_are_unbiased)
     CHECK_HEAP(h);
     rcgc_heap_free(h);
 }
+
+/* ---- Native stacks ---------------------------------------------------- */
+
+__attribute__((noinline)) static void *native_leaf(rcgc_heap *h)
+{
+    void *p = rcgc_malloc(h, 100);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+__attribute__((noinline)) static void *native_mid(rcgc_heap *h)
+{
+    void *p = native_leaf(h);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+TEST(trace_native_stacks_are_unwound_and_symbolised_lazily)
+{
+    rcgc_heap *h = th_heap_new();
+    rcgc_trace_options o;
+    rcgc_trace_options_init(&o);
+    o.native = true;
+    o.max_frames = 16;
+    CHECK_EQ_INT(rcgc_trace_start_ex(h, &o), RCGC_OK);
+    void *ab[2];
+    volatile int twice = 2; /* an opaque trip count: no unrolling, one call site */
+    for (int i = 0; i < twice; i++)
+        ab[i] = native_mid(h);
+    void *a = ab[0], *b = ab[1];
+    rcgc_snapshot *s;
+    CHECK_EQ_INT(rcgc_trace_take_snapshot(h, &s), RCGC_OK);
+    CHECK_EQ_U64(rcgc_snapshot_count(s), 2);
+    rcgc_trace t, u;
+    rcgc_snapshot_get(s, 0, &t);
+    rcgc_snapshot_get(s, 1, &u);
+    CHECK_EQ_PTR(t.traceback, u.traceback); /* interned */
+    unsigned n = rcgc_traceback_nframe(t.traceback);
+    CHECK(n >= 3);
+    /* The most recent frame is the caller of rcgc_malloc, not the tracer. */
+    rcgc_frame top = rcgc_traceback_frame(t.traceback, n - 1);
+    rcgc_frame next = rcgc_traceback_frame(t.traceback, n - 2);
+    printf("native top: %s %s:%u (%#lx); next: %s %s:%u\n", top.function, top.filename,
+           top.lineno, (unsigned long)top.address, next.function, next.filename, next.lineno);
+    CHECK(top.address != 0);
+    CHECK_CONTAINS(top.function, "native_leaf");
+    CHECK_CONTAINS(next.function, "native_mid");
+    CHECK_CONTAINS(top.filename, "test_trace");
+    CHECK(top.lineno > 0);
+    const rcgc_traceback *live = rcgc_trace_get_traceback(h, 0, (uintptr_t)a);
+    CHECK(live != NULL);
+    CHECK_CONTAINS(rcgc_traceback_frame(live, rcgc_traceback_nframe(live) - 1).function,
+                   "native_leaf");
+    rcgc_snapshot_free(s);
+    rcgc_free(h, a);
+    rcgc_free(h, b);
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
+}
