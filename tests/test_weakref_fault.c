@@ -346,8 +346,25 @@ TEST(random_weakrefs_callbacks_and_collections)
                 rcgc_xunref(o);
             }
             break;
-        case 8: /* collect */
-            rcgc_gc_collect(heap, (int)(th_rand(&rs) % 3));
+        case 8: /* collect, sometimes switching mode or automatic collection */
+            switch (th_rand(&rs) % 8) {
+            case 0:
+                rcgc_gc_set_mode(heap, RCGC_GC_INCREMENTAL, 1000);
+                break;
+            case 1:
+                rcgc_gc_set_mode(heap, RCGC_GC_GENERATIONAL, 0);
+                break;
+            case 2: /* collections inside rcgc_new, so inside weak calls too */
+                rcgc_gc_set_threshold(heap, 5, 2, 2);
+                rcgc_gc_enable(heap);
+                break;
+            case 3:
+                rcgc_gc_disable(heap);
+                break;
+            default:
+                rcgc_gc_collect(heap, (int)(th_rand(&rs) % 3));
+                break;
+            }
             break;
         case 9: /* value map */
             if (node[i])
