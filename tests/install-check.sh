@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # install-check.sh -- what an embedder gets from 'cmake --install' works:
-# installs a built tree into a temporary prefix, then builds and runs a tiny
+# installs a built tree into a temporary prefix, checks that every header of
+# include/ is there and compiles on its own, then builds and runs a tiny
 # consumer of <rcgc.h> twice: with pkg-config (shared library) and with
-# CMake's find_package(rcgc) (static library, target rcgc::rcgc). The consumer
+# CMake's find_package(rcgc) (static library, target rcgc::rcgc). Everything
 # compiles with -std=c11 -Wall -Wextra -Wpedantic -Werror, so the installed
-# header must be warning-free for users too.
+# headers must be warning-free for users too.
 #
 #   tests/install-check.sh [build-dir]     default: build
 # Ends with "N passed, N failed"; exits non-zero when a step fails.
@@ -112,7 +113,29 @@ else
     fi
 fi
 
-# 2. CMake package config.
+# 2. Every public header of include/ is installed and compiles on its own.
+src_include=$(cd "$(dirname "$0")/../include" && pwd)
+inc=$(dirname "$(find "$tmp/prefix" -name rcgc.h | head -n 1)")
+step "headers: every include/*.h installed and self-contained"
+headers_ok=1
+for h in "$src_include"/*.h; do
+    name=$(basename "$h")
+    if [ ! -f "$inc/$name" ]; then
+        step "FAIL: $name is not installed (CMakeLists.txt install(FILES ...))"
+        headers_ok=0
+    elif ! echo "#include <$name>" | run_logged "$tmp/header.log" "$cc" -std=c11 -Wall -Wextra \
+            -Wpedantic -Werror -I"$inc" -fsyntax-only -x c -; then
+        step "FAIL: $name does not compile on its own"
+        headers_ok=0
+    fi
+done
+if [ "$headers_ok" = 1 ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
+# 3. CMake package config.
 step "find_package(rcgc): cmake -DCMAKE_PREFIX_PATH=$tmp/prefix"
 if run_logged "$tmp/cmake-configure.log" cmake -S "$tmp/consumer" -B "$tmp/consumer-build" \
         -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" &&
