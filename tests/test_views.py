@@ -328,6 +328,7 @@ def test_metrics(s):
               "python_gc_collections_total{generation=%d}" % g)
     check(sample(fams, "process_resident_memory_bytes") > 0, "RSS reported")
     check(sample(fams, "rcgc_gc_pause_seconds_count") > 0, "pauses counted")
+    check(sample(fams, "rcgc_allocator_bytes", worker=0, kind="live") > 0, "allocator bytes per worker")
     total = sum(v for n, l, v in fams["rcgc_view_requests_total"]["samples"])
     check(total > 50, "per-view request counters aggregated across workers (%d)" % total)
 
@@ -428,6 +429,8 @@ def test_tracing():
               "sites compared with the mark: the leaking view's memory grew")
         st, h, d = s.json("GET", "/debug/views")
         v = {x["view"]: x for x in d["views"]}
+        site = v["teach_log_unbounded"].get("escape", {}).get("site", "")
+        check("in teach_log_unbounded" in site, "escape report has the allocation traceback: %s" % site)
         check(v["teach_materialise"]["peak_bytes"] > 20 * v["teach_stream"]["peak_bytes"] > 0,
               "materialise peaks far above stream (%d vs %d bytes)" %
               (v["teach_materialise"]["peak_bytes"], v["teach_stream"]["peak_bytes"]))

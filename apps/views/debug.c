@@ -111,6 +111,10 @@ static void views_json(vbuf *b)
             vbuf_json_str(b, vs->escape_type, strlen(vs->escape_type));
             vbuf_puts(b, ",\"referrer_chain\":");
             vbuf_json_str(b, vs->escape_chain, strlen(vs->escape_chain));
+            if (vs->escape_site[0]) {
+                vbuf_puts(b, ",\"site\":");
+                vbuf_json_str(b, vs->escape_site, strlen(vs->escape_site));
+            }
             vbuf_puts(b, "}");
         }
         vbuf_puts(b, "}");
@@ -674,6 +678,20 @@ static vobj *view_metrics(view_request *r)
     vbuf_printf(&b, "rcgc_heap_tracked_objects %llu\n", (unsigned long long)tracked);
     metric_head(&b, "rcgc_gc_frozen_objects", "gauge", "Frozen objects (sum over workers)");
     vbuf_printf(&b, "rcgc_gc_frozen_objects %llu\n", (unsigned long long)frozen);
+    metric_head(&b, "rcgc_allocator_bytes", "gauge",
+                "The rcgc allocator per worker: live block bytes, committed region bytes, free "
+                "bytes inside pools in use");
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        if (!slot_live(s))
+            continue;
+        vbuf_printf(&b, "rcgc_allocator_bytes{worker=\"%u\",kind=\"live\"} %llu\n", i,
+                    (unsigned long long)s->heap_live_bytes);
+        vbuf_printf(&b, "rcgc_allocator_bytes{worker=\"%u\",kind=\"committed\"} %llu\n", i,
+                    (unsigned long long)s->heap_committed_bytes);
+        vbuf_printf(&b, "rcgc_allocator_bytes{worker=\"%u\",kind=\"pool_free\"} %llu\n", i,
+                    (unsigned long long)s->heap_pool_free_bytes);
+    }
     metric_head(&b, "rcgc_allocations_total", "counter", "Heap allocations (all workers)");
     vbuf_printf(&b, "rcgc_allocations_total %llu\n", (unsigned long long)agg->allocs);
     metric_head(&b, "rcgc_workers", "gauge", "Workers running");

@@ -88,6 +88,7 @@ void stats_fold(worker_slot *into, const worker_slot *from)
         if (b->escape_type[0] && (b->leak || !a->escape_type[0])) {
             memcpy(a->escape_type, b->escape_type, sizeof a->escape_type);
             memcpy(a->escape_chain, b->escape_chain, sizeof a->escape_chain);
+            memcpy(a->escape_site, b->escape_site, sizeof a->escape_site);
         }
     }
 }

@@ -233,6 +233,7 @@ typedef struct view_stats {
     float slope;               /* fitted retained objects per request */
     char escape_type[VIEWS_NAME_MAX];  /* type of the last escaped object */
     char escape_chain[160];            /* its referrer chain to a root */
+    char escape_site[160];             /* --trace: its allocation traceback */
 } view_stats;
 
 typedef struct gc_event {
@@ -261,6 +262,7 @@ typedef struct worker_slot {
     uint32_t threshold[3];
     uint32_t gc_mode;
     uint64_t allocs;
+    uint64_t heap_live_bytes, heap_committed_bytes, heap_pool_free_bytes; /* allocator */
     uint64_t rss, pss, shared, private_dirty, private_clean, swap; /* bytes */
     uint64_t cpu_ms, vsize, open_fds;
     view_stats views[VIEWS_MAX_ROUTES];

@@ -195,8 +195,16 @@ static void publish(worker *w, bool proc)
     s->gc_enabled = rcgc_gc_is_enabled(h);
     s->gc_mode = (uint32_t)rcgc_gc_get_mode(h, NULL);
     s->allocs = rcgc_fault_allocations(h);
-    if (proc)
+    if (proc) {
         stats_read_proc(s, getpid());
+        rcgc_mem_stats ms;
+        memset(&ms, 0, sizeof ms);
+        ms.struct_size = sizeof ms;
+        rcgc_mem_stats_get(h, &ms);
+        s->heap_live_bytes = ms.live_bytes;
+        s->heap_committed_bytes = ms.committed_bytes;
+        s->heap_pool_free_bytes = ms.pool_free_bytes;
+    }
 }
 
 /* ===================================================================== */
@@ -560,6 +568,25 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
             if (p.obj) {
                 type = rcgc_type_of(p.obj)->name;
                 referrer_chain(h, p.obj, chain, sizeof chain);
+                /* With --trace: where it was allocated, innermost frame first
+                ** (the outermost is the view's host frame). */
+                const rcgc_traceback *tb =
+                    traced ? rcgc_trace_get_object_traceback(h, p.obj) : NULL;
+                size_t used = 0;
+                vs->escape_site[0] = '\0';
+                for (unsigned k = tb ? rcgc_traceback_nframe(tb) : 0; k-- > 0;) {
+                    rcgc_frame f = rcgc_traceback_frame(tb, k);
+                    /* Source files by base name; host frames (URL patterns) whole. */
+                    size_t fl = strlen(f.filename);
+                    const char *base = fl > 2 && f.filename[fl - 2] == '.'
+                                           ? strrchr(f.filename, '/') : NULL;
+                    int n = snprintf(vs->escape_site + used, sizeof vs->escape_site - used,
+                                     "%s%s:%u in %s", used ? " <- " : "",
+                                     base ? base + 1 : f.filename, f.lineno, f.function);
+                    if (n < 0 || (size_t)n >= sizeof vs->escape_site - used)
+                        break;
+                    used += (size_t)n;
+                }
             }
         }
         live_fig l2 = live_now(h);
