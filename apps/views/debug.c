@@ -13,6 +13,7 @@
 #include "dashboard_html.h"
 
 #include <microhttpd.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,6 +563,28 @@ static void label_value(vbuf *b, const char *s)
     }
 }
 
+/* A uint64_t field of every live worker's slot, one sample per kind. */
+typedef struct gauge_kind {
+    const char *kind;
+    size_t off;
+} gauge_kind;
+
+static void per_worker_gauges(vbuf *b, const shm_state *m, const char *name,
+                              const gauge_kind *kinds, int nkinds)
+{
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        if (!slot_live(s))
+            continue;
+        for (int k = 0; k < nkinds; k++) {
+            uint64_t v;
+            memcpy(&v, (const char *)s + kinds[k].off, sizeof v);
+            vbuf_printf(b, "%s{worker=\"%u\",kind=\"%s\"} %llu\n", name, i, kinds[k].kind,
+                        (unsigned long long)v);
+        }
+    }
+}
+
 static vobj *view_metrics(view_request *r)
 {
     shm_state *m = shm();
@@ -657,19 +680,12 @@ static vobj *view_metrics(view_request *r)
 
     metric_head(&b, "rcgc_worker_memory_bytes", "gauge",
                 "Per-worker memory from /proc/<pid>/smaps_rollup");
-    for (uint32_t i = 0; i < m->nworkers; i++) {
-        const worker_slot *s = &m->slots[i];
-        if (!slot_live(s))
-            continue;
-        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"rss\"} %llu\n", i,
-                    (unsigned long long)s->rss);
-        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"pss\"} %llu\n", i,
-                    (unsigned long long)s->pss);
-        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"shared\"} %llu\n", i,
-                    (unsigned long long)s->shared);
-        vbuf_printf(&b, "rcgc_worker_memory_bytes{worker=\"%u\",kind=\"private_dirty\"} %llu\n",
-                    i, (unsigned long long)s->private_dirty);
-    }
+    static const gauge_kind mem_kinds[] = {
+        {"rss", offsetof(worker_slot, rss)},
+        {"pss", offsetof(worker_slot, pss)},
+        {"shared", offsetof(worker_slot, shared)},
+        {"private_dirty", offsetof(worker_slot, private_dirty)}};
+    per_worker_gauges(&b, m, "rcgc_worker_memory_bytes", mem_kinds, 4);
     metric_head(&b, "rcgc_worker_requests_total", "counter", "Requests served per worker slot");
     for (uint32_t i = 0; i < m->nworkers; i++)
         vbuf_printf(&b, "rcgc_worker_requests_total{worker=\"%u\"} %llu\n", i,
@@ -681,17 +697,11 @@ static vobj *view_metrics(view_request *r)
     metric_head(&b, "rcgc_allocator_bytes", "gauge",
                 "The rcgc allocator per worker: live block bytes, committed region bytes, free "
                 "bytes inside pools in use");
-    for (uint32_t i = 0; i < m->nworkers; i++) {
-        const worker_slot *s = &m->slots[i];
-        if (!slot_live(s))
-            continue;
-        vbuf_printf(&b, "rcgc_allocator_bytes{worker=\"%u\",kind=\"live\"} %llu\n", i,
-                    (unsigned long long)s->heap_live_bytes);
-        vbuf_printf(&b, "rcgc_allocator_bytes{worker=\"%u\",kind=\"committed\"} %llu\n", i,
-                    (unsigned long long)s->heap_committed_bytes);
-        vbuf_printf(&b, "rcgc_allocator_bytes{worker=\"%u\",kind=\"pool_free\"} %llu\n", i,
-                    (unsigned long long)s->heap_pool_free_bytes);
-    }
+    static const gauge_kind heap_kinds[] = {
+        {"live", offsetof(worker_slot, heap_live_bytes)},
+        {"committed", offsetof(worker_slot, heap_committed_bytes)},
+        {"pool_free", offsetof(worker_slot, heap_pool_free_bytes)}};
+    per_worker_gauges(&b, m, "rcgc_allocator_bytes", heap_kinds, 3);
     metric_head(&b, "rcgc_allocations_total", "counter", "Heap allocations (all workers)");
     vbuf_printf(&b, "rcgc_allocations_total %llu\n", (unsigned long long)agg->allocs);
     metric_head(&b, "rcgc_workers", "gauge", "Workers running");
