@@ -191,18 +191,9 @@ static void slot_remove(weak_state *st, wslot *s)
     st->used--;
 }
 
-rcgc_status rcgc__weak_reserve(rcgc_heap *heap, size_t n)
+/* Move the table to 'cap' slots (a power of two >= 2 * used). */
+static rcgc_status rehash(rcgc_heap *heap, weak_state *st, size_t cap)
 {
-    weak_state *st = state_get(heap);
-    if (!st)
-        return RCGC_ENOMEM;
-    if (((size_t)st->used + n) * 2 <= st->cap)
-        return RCGC_OK;
-    size_t cap = st->cap ? st->cap : 16;
-    while (((size_t)st->used + n) * 2 > cap)
-        cap *= 2;
-    if (cap > ((size_t)1 << 31))
-        return RCGC_ENOMEM;
     wslot *ns = rcgc_calloc(heap, cap, sizeof *ns);
     if (!ns)
         return RCGC_ENOMEM;
@@ -223,6 +214,31 @@ rcgc_status rcgc__weak_reserve(rcgc_heap *heap, size_t n)
     }
     rcgc_free(heap, old);
     return RCGC_OK;
+}
+
+rcgc_status rcgc__weak_reserve(rcgc_heap *heap, size_t n)
+{
+    weak_state *st = state_get(heap);
+    if (!st)
+        return RCGC_ENOMEM;
+    if (((size_t)st->used + n) * 2 <= st->cap)
+        return RCGC_OK;
+    size_t cap = st->cap ? st->cap : 16;
+    while (((size_t)st->used + n) * 2 > cap)
+        cap *= 2;
+    if (cap > ((size_t)1 << 31))
+        return RCGC_ENOMEM;
+    return rehash(heap, st, cap);
+}
+
+/* After removals: a table at most 1/16 full and bigger than 1024 slots
+** (16 KiB) shrinks to a quarter, so a burst of weakly referenced objects
+** does not keep its table forever. Best effort: out of memory keeps the big
+** one. Never called while a slot pointer is held. */
+static void maybe_shrink(rcgc_heap *heap, weak_state *st)
+{
+    if (st->cap > 1024 && (size_t)st->used * 16 < st->cap)
+        (void)rehash(heap, st, st->cap / 4);
 }
 
 void rcgc__wnode_link(rcgc_heap *heap, rcgc__wnode *node, void *obj)
@@ -274,6 +290,7 @@ void rcgc__wnode_unlink(rcgc_heap *heap, rcgc__wnode *node)
         } else {
             slot_remove(st, s);
             rcgc__head_of(obj)->flags_ &= (uint16_t)~RCGC__F_WEAKREFS;
+            maybe_shrink(heap, st);
         }
     }
     node->obj = NULL;
@@ -337,6 +354,7 @@ static rcgc__wnode **detach_all(rcgc_heap *heap, void *obj, rcgc__wnode **tail, 
         return tail;
     rcgc__wnode *n = s->head;
     slot_remove(st, s);
+    maybe_shrink(heap, st);
     while (n) {
         rcgc__wnode *next = n->next;
         n->obj = NULL;

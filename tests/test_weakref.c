@@ -753,3 +753,42 @@ TEST(objects_without_weakrefs_pay_nothing)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* Many weakly referenced objects: the side table grows, then shrinks as
+** they die; every step keeps the table consistent. */
+TEST(side_table_grows_and_shrinks)
+{
+    rcgc_heap *heap = th_heap_new();
+    enum { N = 5000 };
+    static wt_node *objs[N];
+    static rcgc_weakref *refs[N];
+    for (int i = 0; i < N; i++) {
+        objs[i] = wt_new(heap, &wt_node_type, i);
+        refs[i] = rcgc_weakref_new(heap, objs[i], NULL, NULL);
+        CHECK(refs[i] != NULL);
+    }
+    CHECK_HEAP(heap);
+    for (int i = 0; i < N; i++) {
+        rcgc_unref(objs[i]);
+        if (i % 1000 == 0)
+            CHECK_HEAP(heap);
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK(!rcgc_weakref_is_alive(refs[i]));
+        rcgc_unref(refs[i]);
+    }
+    /* And again, dropping the references first this time. */
+    for (int i = 0; i < N; i++) {
+        objs[i] = wt_new(heap, &wt_node_type, i);
+        refs[i] = rcgc_weakref_new(heap, objs[i], NULL, NULL);
+    }
+    for (int i = 0; i < N; i++)
+        rcgc_unref(refs[i]);
+    CHECK_HEAP(heap);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_U64(rcgc_weakref_count(objs[i]), 0);
+        rcgc_unref(objs[i]);
+    }
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
