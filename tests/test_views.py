@@ -199,6 +199,11 @@ def test_endpoints(s):
     st, h, d = s.json("GET", "/debug/gc")
     check(len(d["generations"]) == 3 and len(d["threshold"]) == 3 and "freeze_count" in d
           and len(d["workers"]) == s.workers, "/debug/gc has thresholds, generations, freeze count, workers")
+    st, h, d = s.json("GET", "/debug/census")
+    check(st == 200 and d["types"] and d["types"][0]["bytes"] > 0, "census counts and sizes by type")
+    st, h, data = s.request("GET", "/debug/census.html")
+    check(st == 200 and h["content-type"].startswith("text/html") and b"/debug/referrers" in data,
+          "census HTML page")
     st, h, d = s.json("GET", "/debug/referrers?type=dict")
     check(st == 200 and "referrer_chain" in d, "/debug/referrers gives a chain")
     st, h, data = s.request("GET", "/debug/memory")

@@ -10,7 +10,10 @@
 */
 #include "views.h"
 
+#include "census_html.h"
 #include "dashboard_html.h"
+
+#include <rcgc_kit.h>
 
 #include <microhttpd.h>
 #include <stddef.h>
@@ -370,6 +373,7 @@ static vobj *view_workers(view_request *r)
 typedef struct census {
     const rcgc_type *type[CENSUS_TYPES];
     uint64_t count[CENSUS_TYPES];
+    uint64_t bytes[CENSUS_TYPES];  /* sys.getsizeof-style: header, instance, own buffers */
     int n;
 } census;
 
@@ -377,15 +381,16 @@ static int census_visit(void *obj, void *arg)
 {
     census *c = arg;
     const rcgc_type *t = rcgc_type_of(obj);
-    for (int i = 0; i < c->n; i++)
-        if (c->type[i] == t) {
-            c->count[i]++;
+    int i = 0;
+    while (i < c->n && c->type[i] != t)
+        i++;
+    if (i == c->n) {
+        if (c->n == CENSUS_TYPES)
             return 0;
-        }
-    if (c->n < CENSUS_TYPES) {
-        c->type[c->n] = t;
-        c->count[c->n++] = 1;
+        c->type[c->n++] = t;
     }
+    c->count[i]++;
+    c->bytes[i] += rcgc_kit_sizeof(obj);
     return 0;
 }
 
@@ -421,14 +426,17 @@ static void census_json(vbuf *b, int limit)
             if (c->count[i] > c->count[best])
                 best = i;
         const rcgc_type *tt = c->type[k];
-        uint64_t tc = c->count[k];
+        uint64_t tc = c->count[k], tb = c->bytes[k];
         c->type[k] = c->type[best];
         c->count[k] = c->count[best];
+        c->bytes[k] = c->bytes[best];
         c->type[best] = tt;
         c->count[best] = tc;
+        c->bytes[best] = tb;
         vbuf_printf(b, "%s{\"type\":", k ? "," : "");
         vbuf_json_str(b, c->type[k]->name, strlen(c->type[k]->name));
-        vbuf_printf(b, ",\"count\":%llu", (unsigned long long)c->count[k]);
+        vbuf_printf(b, ",\"count\":%llu,\"bytes\":%llu", (unsigned long long)c->count[k],
+                    (unsigned long long)c->bytes[k]);
         if (census_marked)
             vbuf_printf(b, ",\"growth\":%lld",
                         (long long)c->count[k] - (long long)census_get(&census_mark, c->type[k]));
@@ -443,7 +451,8 @@ static vobj *view_census(view_request *r)
     vbuf b;
     vbuf_init(&b);
     vbuf_printf(&b,
-                "{\"worker\":%d,\"counted\":\"tracked objects (containers), frozen included\","
+                "{\"worker\":%d,\"counted\":\"tracked objects (containers), frozen included; bytes as "
+                "sys.getsizeof (header, instance, own buffers)\","
                 "\"marked\":%s,\"types\":",
                 views_worker->index, census_marked ? "true" : "false");
     census_json(&b, 50);
@@ -502,14 +511,23 @@ static vobj *view_referrers(view_request *r)
 /* /debug/memory                                                         */
 /* ===================================================================== */
 
-static vobj *view_memory_page(view_request *r)
+static vobj *html_page(view_request *r, const unsigned char *page, size_t size)
 {
-    r->response = MHD_create_response_from_buffer(sizeof dashboard_html,
-                                                  (void *)dashboard_html, MHD_RESPMEM_PERSISTENT);
+    r->response = MHD_create_response_from_buffer(size, (void *)page, MHD_RESPMEM_PERSISTENT);
     if (!r->response)
         return view_fail(r, 503, "out of memory");
     MHD_add_response_header(r->response, "Content-Type", "text/html; charset=utf-8");
     return NULL;
+}
+
+static vobj *view_memory_page(view_request *r)
+{
+    return html_page(r, dashboard_html, sizeof dashboard_html);
+}
+
+static vobj *view_census_page(view_request *r)
+{
+    return html_page(r, census_html, sizeof census_html);
 }
 
 static vobj *view_memory_json(view_request *r)
@@ -874,6 +892,7 @@ void debug_register(void)
     router_add("/debug/views", M_GET, "debug_views", view_views);
     router_add("/debug/workers", M_GET, "debug_workers", view_workers);
     router_add("/debug/census", M_GET, "debug_census", view_census);
+    router_add("/debug/census.html", M_GET, "debug_census_html", view_census_page);
     router_add("/debug/census/mark", M_POST, "debug_census_mark", view_census_mark);
     router_add("/debug/referrers", M_GET, "debug_referrers", view_referrers);
     router_add("/debug/memory", M_GET, "debug_memory", view_memory_page);
