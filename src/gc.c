@@ -586,6 +586,14 @@ static void debug_list(rcgc_heap *heap, rcgc__head *l, const char *what)
     }
 }
 
+/* Incremental mode's pacing: old objects to scan per object promoted into
+** generation 2. The generational mode scans the old generation once per 25%
+** growth, i.e. about 4 scans per promoted object; 4 spreads the same total
+** work over the automatic steps instead of concentrating it in one pause. */
+#define INC_WORK_FACTOR 4
+/* Smallest increment, so that a round always progresses. */
+#define INC_MIN_OBJECTS 256
+
 /* The destruction pipeline shared by every kind of collection. 'young' is
 ** a well-formed list of candidates; survivors end on 'old' (which may be
 ** 'young' itself for a full collection). Fills info (collected,
@@ -606,8 +614,12 @@ static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old
 
     /* Survivors move up one generation (the oldest stays). */
     if (young != old) {
-        if (generation == RCGC_GC_GENERATIONS - 2)
-            gc->long_lived_pending += list_size(m, young);
+        if (generation == RCGC_GC_GENERATIONS - 2) {
+            size_t promoted = list_size(m, young);
+            gc->long_lived_pending += promoted;
+            if (gc->mode == RCGC_GC_INCREMENTAL)
+                gc->inc_debt += promoted * INC_WORK_FACTOR;
+        }
         list_merge(m, young, old);
     } else {
         gc->long_lived_pending = 0;
@@ -749,13 +761,6 @@ static size_t collect_with_callbacks(rcgc_heap *heap, int generation)
 ** generational mode, reclaims it (docs/design.md, "Incremental mode").
 */
 
-/* Old objects scanned per object examined by the young collection. The
-** generational mode scans the old generation once per 25% growth, about 4
-** scans per promoted object; 4 keeps the same total cost. */
-#define INC_WORK_FACTOR 4
-/* Smallest increment, so that a round always progresses. */
-#define INC_MIN_OBJECTS 256
-
 typedef struct include_ctx {
     rcgc_heap *heap;
     rcgc__head *set;
@@ -808,22 +813,20 @@ static size_t build_increment(rcgc_heap *heap, rcgc__head *set, size_t limit)
     return c.n;
 }
 
-static void collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work)
+static size_t collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work)
 {
     rcgc__gc_state *gc = &heap->gc;
     struct rcgc__mem *m = MEM(heap);
     rcgc__head *pending = &gc->gens[RCGC_GC_GENERATIONS - 1].head;
     if (list_is_empty(m, pending)) {
         if (list_is_empty(m, &gc->visited))
-            return;
+            return 0;
         list_merge(m, &gc->visited, pending); /* a new round */
         gc->inc_rounds++;
     }
     uint64_t t0 = now_ns();
-    /* Pace: scan INC_WORK_FACTOR old objects per object the young
-    ** collection examined, so a round over the old generation costs about
-    ** what the generational mode's full collections cost, spread out; and
-    ** never more than the budget allows. */
+    /* The work owed (see INC_WORK_FACTOR), but never more than the budget
+    ** allows at the measured cost per object. */
     double per_obj = gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
     double k = (double)budget_ns / per_obj;
     size_t limit = k < (double)work ? (size_t)k : work;
@@ -850,6 +853,7 @@ static void collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work)
                          n, info.collected + info.uncollectable, (double)dt / 1e9);
     if (gc->ncallbacks)
         invoke_callbacks(heap, RCGC_GC_STOP, &info);
+    return n;
 }
 
 /* Choose the generation as CPython does: the oldest whose counter exceeds
@@ -873,15 +877,14 @@ static void collect_generations(rcgc_heap *heap)
             break;
         }
     }
-    uint64_t cand0 = gc->stats[gen].candidates;
     collect_with_callbacks(heap, gen);
-    if (incremental) {
+    if (incremental && gc->inc_debt > 0) {
         uint64_t spent = now_ns() - t0;
         uint64_t budget = gc->pause_budget_ns > spent ? gc->pause_budget_ns - spent : 0;
-        size_t work = (size_t)(gc->stats[gen].candidates - cand0) * INC_WORK_FACTOR;
         gc->collecting = true;
-        collect_increment(heap, budget, work);
+        size_t done = collect_increment(heap, budget, gc->inc_debt);
         gc->collecting = false;
+        gc->inc_debt = done < gc->inc_debt ? gc->inc_debt - done : 0;
     }
     uint64_t dt = now_ns() - t0;
     gc->auto_steps++;

@@ -42,6 +42,7 @@ typedef struct rcgc__gc_state {
     rcgc_gc_mode mode;
     uint64_t pause_budget_ns;
     double inc_ns_per_obj;     /* measured cost of increments, per object */
+    size_t inc_debt;           /* old objects owed a scan (pacing) */
     uint64_t inc_rounds;
     /* Automatic collection steps (young collection + increment). */
     uint64_t auto_steps, auto_total_ns, auto_max_pause_ns;
