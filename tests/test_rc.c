@@ -216,6 +216,28 @@ TEST(refcount_saturates_at_the_immortal_minimum)
 /* The trashcan: bounded-stack dealloc of deep chains                  */
 /* ------------------------------------------------------------------ */
 
+/* The smallest container: one reference (a 32-byte block with its header),
+** so that ten million of them fit in 320 MB. */
+typedef struct link1 {
+    void *next;
+} link1;
+
+static int link1_traverse(void *obj, rcgc_visit_fn visit, void *arg)
+{
+    RCGC_VISIT(((link1 *)obj)->next);
+    return 0;
+}
+
+static void link1_clear(void *obj)
+{
+    tt_cleared++;
+    RCGC_CLEAR(((link1 *)obj)->next);
+}
+
+static const rcgc_type link1_type = {
+    "link1", sizeof(link1), 0, 0, link1_traverse, link1_clear, NULL, tt_count_release,
+};
+
 /* Build a chain of n nested objects (each owns the previous one) and drop
 ** its head; every object must be released exactly once. */
 static void chain_drop(rcgc_heap *heap, const rcgc_type *t, size_t n)
@@ -224,7 +246,12 @@ static void chain_drop(rcgc_heap *heap, const rcgc_type *t, size_t n)
     void *head = NULL;
     for (size_t i = 0; i < n; i++) {
         void *x;
-        if (t == &tt_list_type) {
+        if (t == &link1_type) {
+            link1 *l = rcgc_new(heap, t);
+            if (l)
+                l->next = head;
+            x = l;
+        } else if (t == &tt_list_type) {
             tt_list *l = tt_new_list(heap, 2);
             if (l)
                 l->item[1] = head;
@@ -268,7 +295,7 @@ static void chain_drop(rcgc_heap *heap, const rcgc_type *t, size_t n)
 TEST(dropping_a_ten_million_deep_chain_does_not_overflow_the_stack)
 {
     rcgc_heap *heap = th_heap_new();
-    chain_drop(heap, &tt_node_type, DEEP_MAIN);
+    chain_drop(heap, &link1_type, DEEP_MAIN);
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }

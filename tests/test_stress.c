@@ -5,9 +5,9 @@
 ** some with finalizers that resurrect their object (the model adopts the
 ** new reference), against a shadow model of the graph: whatever the model
 ** can reach from the test's roots must be alive with exactly the model's
-** fields, nothing dies twice, and after a full collection with everything tracked and
-** nothing frozen, exactly the reachable objects are alive. rcgc_heap_check
-** runs after every step. The seed is printed; RCGC_TEST_SEED replays it;
+** fields, nothing dies twice, and after a full collection with everything
+** tracked and nothing frozen, exactly the reachable objects are alive.
+** rcgc_heap_check runs after every step. The seed is printed; RCGC_TEST_SEED replays it;
 ** RCGC_STRESS_STEPS changes the length.
 */
 #include <stdlib.h>
