@@ -256,12 +256,13 @@ int main(void)
     expect(found == KEPT_RING_NODES, "a full collection frees the old ring");
     expect(released_nodes == all, "every node of part 1 is freed");
 
-    printf("\n6. Automatic collection: thresholds as in CPython, %d two-node cycles\n"
-           "   made and dropped at once\n", CHURN_PAIRS);
+    printf("\n6. Automatic collection with CPython 3.13's thresholds: %d two-node\n"
+           "   cycles made and dropped at once\n", CHURN_PAIRS);
     unsigned threshold[3];
     rcgc_gc_get_threshold(heap, threshold);
     printf("  thresholds: %u new objects start a generation-0 collection; every %u of those\n"
-           "  a generation-1 one; every %u of those a full one (if it is worth it)\n",
+           "  a generation-1 one; every %u of those a full one, unless fewer objects than\n"
+           "  25%% of the last full collection's survivors have been promoted since\n",
            threshold[0], threshold[1], threshold[2]);
     rcgc_gc_enable(heap);
     verbose = 0; /* dozens of collections: print the totals below instead */
