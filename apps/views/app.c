@@ -50,8 +50,8 @@ vobj *app_state_build(rcgc_heap *h, unsigned records)
     vobj *st = v_dict(h);
     vobj *list = v_list(h);
     if (!st || !list) {
-        rcgc_xunref(st);
-        rcgc_xunref(list);
+        v_xunref(st);
+        v_xunref(list);
         return NULL;
     }
     for (unsigned i = 0; i < records; i++) {
@@ -66,8 +66,8 @@ vobj *app_state_build(rcgc_heap *h, unsigned records)
         v_list_append(tags, v_str(h, "demo"));
         v_dict_set(rec, "tags", tags);
         if (v_list_append(list, rec)) {
-            rcgc_unref(list);
-            rcgc_unref(st);
+            v_unref(list);
+            v_unref(st);
             return NULL;
         }
     }
@@ -75,7 +75,7 @@ vobj *app_state_build(rcgc_heap *h, unsigned records)
     v_set_int(st, "records_count", records);
     app_records = list;
     if (v_dict_set(st, "records", list)) {
-        rcgc_unref(st);
+        v_unref(st);
         return NULL;
     }
     app_state = st;
@@ -124,7 +124,7 @@ static vobj *view_item(view_request *r)
     vobj *d = v_dict(r->heap);
     /* A new reference to shared state: a refcount write on a page the
     ** master made, unless the state is immortal (--freeze immortal). */
-    v_dict_set(d, "item", rcgc_ref(rec));
+    v_dict_set(d, "item", v_ref(rec));
     v_set_int(d, "worker", views_worker->index);
     return d;
 }
@@ -148,7 +148,7 @@ static vobj *view_sum(view_request *r)
     v_set_int(d, "a", a);
     v_set_int(d, "b", b);
     if ((b > 0 && a > __LONG_LONG_MAX__ - b))
-        return rcgc_unref(d), view_fail(r, 400, "sum overflows");
+        return v_unref(d), view_fail(r, 400, "sum overflows");
     v_set_int(d, "sum", a + b);
     return d;
 }
@@ -196,7 +196,7 @@ static vobj *view_materialise(view_request *r)
     vobj *list = v_list(r->heap);
     for (long long i = 0; i < n; i++)
         if (v_list_append(list, make_row(r->heap, i))) {
-            rcgc_xunref(list);
+            v_xunref(list);
             return view_fail(r, 503, "out of memory after %lld rows", i);
         }
     /* The whole result is alive at once before serialisation: the peak is
@@ -241,11 +241,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (s->i)
             vbuf_put(&s->pending, ",", 1);
         if (!row || v_to_json(row, &s->pending)) {
-            rcgc_xunref(row);
+            v_xunref(row);
             ret = MHD_CONTENT_READER_END_WITH_ERROR;
             break;
         }
-        rcgc_unref(row);
+        v_unref(row);
         s->i++;
     }
     vs->allocs += rcgc_fault_allocations(s->heap) - a0;
@@ -372,10 +372,11 @@ static vobj *view_cache_strong(view_request *r)
     vobj *d = v_dict(r->heap);
     v_set_bool(d, "hit", hit);
     v_set_int(d, "cache_size", (long long)v_len(strong_cache));
-    v_dict_set(d, "value", rcgc_ref(v));
+    v_dict_set(d, "value", v_ref(v));
     return d;
 }
 
+#ifndef VIEWS_MALLOC /* these views need the collector or weak references */
 /* A user-defined result object: like instances of a Python class (and unlike
 ** dict and list) it can be weakly referenced. It holds the computed value. */
 typedef struct result_obj {
@@ -426,7 +427,7 @@ static vobj *view_cache_weak(view_request *r)
     vobj *d = v_dict(r->heap);
     v_set_bool(d, "hit", hit);
     v_set_int(d, "cache_size", (long long)rcgc_weakmap_len(weak_cache));
-    v_dict_set(d, "value", res->value ? rcgc_ref(res->value) : NULL);
+    v_dict_set(d, "value", res->value ? v_ref(res->value) : NULL);
     rcgc_unref(res); /* the last strong reference: the entry goes with it */
     v_set_str(d, "lesson", "a weak-value cache: entries vanish with the last strong reference");
     return d;
@@ -463,11 +464,11 @@ static vobj *view_cycle_collected(view_request *r)
         vobj *child = v_dict(r->heap);
         vobj *children = v_list(r->heap);
         v_set_int(child, "i", i);
-        v_list_append(children, child ? rcgc_ref(child) : NULL);
+        v_list_append(children, child ? v_ref(child) : NULL);
         v_dict_set(parent, "children", children);
-        v_dict_set(child, "parent", parent ? rcgc_ref(parent) : NULL);
-        rcgc_xunref(parent);
-        rcgc_xunref(child);
+        v_dict_set(child, "parent", parent ? v_ref(parent) : NULL);
+        v_xunref(parent);
+        v_xunref(child);
     }
     vobj *d = v_dict(r->heap);
     v_set_int(d, "cycles_made", n);
@@ -518,6 +519,8 @@ static vobj *view_cycles_gc_off(view_request *r)
     return d;
 }
 
+#endif /* VIEWS_MALLOC */
+
 void app_register(void)
 {
     router_add("/", M_GET, "index", view_index);
@@ -532,8 +535,10 @@ void app_register(void)
     router_add("/teach/log-unbounded", M_GET | M_POST, "teach_log_unbounded", view_log_unbounded);
     router_add("/teach/log-capped", M_GET | M_POST, "teach_log_capped", view_log_capped);
     router_add("/teach/cache-strong", M_GET, "teach_cache_strong", view_cache_strong);
+#ifndef VIEWS_MALLOC
     router_add("/teach/cache-weak", M_GET, "teach_cache_weak", view_cache_weak);
     router_add("/teach/cycle-collected", M_GET, "teach_cycle_collected", view_cycle_collected);
     router_add("/teach/cycle-leak", M_GET, "teach_cycle_leak", view_cycle_leak);
     router_add("/teach/cycles-gc-off", M_GET, "teach_cycles_gc_off", view_cycles_gc_off);
+#endif
 }

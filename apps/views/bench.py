@@ -6,6 +6,8 @@ every server a deadline. Configurations are compared in the same run,
 alternating (requests/s varies ~2x between identical runs on 2 cores).
 Prints BENCH.md RESULT lines:
 
+  views/time-per-request         us per request, rcgc vs the same views on malloc
+                                 (rcgc-views-malloc), leak sampling off on both
   views/time-per-request-<mode>  us per request (1e6 / requests per second, 2 workers)
   views/p99-latency-<mode>       us, wrk's 99th percentile
   views/rss-growth-<N>-requests  % RSS growth over N requests on non-leaking views
@@ -29,27 +31,33 @@ import urllib.request
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 QUICK = "--quick" in sys.argv
 BIN = os.path.join(BUILD, "rcgc-views")
+ANCHOR = os.path.join(BUILD, "rcgc-views-malloc")
 ROUNDS = 2 if QUICK else 5
 DUR = 3 if QUICK else 5          # seconds per wrk run
 GROWTH_DUR = 10 if QUICK else 60  # seconds of the RSS growth run
 RECORDS = 50000 if QUICK else 200000   # app state records (~100 B each)
 
-# A wrk script that rotates over the non-leaking views.
-ROTATE_LUA = r"""
-local paths = {"/hello/bench", "/items/17", "/sum/40/2", "/teach/cycle-collected?n=5",
-               "/teach/log-capped", "/teach/cache-weak", "/teach/stream?n=20"}
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-"""
+def rotate_lua(paths):
+    """A wrk script that rotates over the given paths."""
+    return ("local paths = {%s}\nlocal i = 0\nrequest = function()\n"
+            "  i = i %% #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n"
+            % ", ".join('"%s"' % p for p in paths))
+
+
+# The non-leaking views.
+ROTATE_LUA = rotate_lua(["/hello/bench", "/items/17", "/sum/40/2", "/teach/cycle-collected?n=5",
+                         "/teach/log-capped", "/teach/cache-weak", "/teach/stream?n=20"])
+# The views both servers have (the anchor has no collector and no weak
+# references, so no cycle or weak-cache views).
+COMMON_LUA = rotate_lua(["/hello/bench", "/items/17", "/sum/40/2", "/teach/log-capped",
+                         "/teach/stream?n=20", "/teach/materialise?n=20",
+                         "/teach/cache-strong?key=7"])
 
 
 class Server:
-    def __init__(self, *flags):
+    def __init__(self, *flags, binary=None):
         self.err = tempfile.TemporaryFile()
-        self.p = subprocess.Popen([BIN, "--port", "0", "--no-access-log", *flags],
+        self.p = subprocess.Popen([binary or BIN, "--port", "0", "--no-access-log", *flags],
                                   stdout=subprocess.PIPE, stderr=self.err, text=True)
         r, _, _ = select.select([self.p.stdout], [], [], 60)
         line = self.p.stdout.readline() if r else ""
@@ -107,6 +115,29 @@ def main():
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(ROTATE_LUA)
         lua = f.name
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(COMMON_LUA)
+        common = f.name
+
+    # 0. The headline: the same views with their values in rcgc (kit objects)
+    #    vs on plain malloc/free (rcgc-views-malloc), alternating, leak
+    #    sampling off on both sides (its cost is the attribution's, below).
+    if os.access(ANCHOR, os.X_OK):
+        sides = {"ours": [], "theirs": []}
+        for rnd in range(ROUNDS):
+            for side, binary in (("ours", BIN), ("theirs", ANCHOR)):
+                s = Server("--workers", "2", "--leak-sample", "0", "--app-records", "20000",
+                           binary=binary)
+                try:
+                    wrk(s.url, 1, script=common)
+                    r = wrk(s.url, DUR, script=common)
+                finally:
+                    s.stop()
+                sides[side].append(1e6 / r["rps"])
+                print("# round %d %s: %.0f req/s" % (rnd, side, r["rps"]), flush=True)
+        ratio = statistics.median(a / b for a, b in zip(sides["ours"], sides["theirs"]))
+        result("time-per-request", "us", "%.1f" % statistics.median(sides["ours"]),
+               "%.1f" % statistics.median(sides["theirs"]), "malloc-views", "%.2f" % ratio)
 
     # 1. Time per request and the pause under load: generational vs
     #    incremental, alternating in one run.
@@ -131,10 +162,6 @@ def main():
         result("time-per-request-%s" % mode, "us", "%.1f" % us)
         result("p99-latency-%s" % mode, "us", "%.0f" % statistics.median(r["p99"] for r in runs))
         result("max-gc-pause-under-load-%s" % mode, "us", "%.0f" % (pauses[mode] * 1000))
-    # The BENCH.md headline name; its anchor (the same views on plain
-    # malloc/free) is not written yet.
-    result("time-per-request", "us",
-           "%.1f" % statistics.median(1e6 / r["rps"] for r in modes["generational"]))
 
     # 2. RSS growth on the non-leaking views, measured after a warm-up.
     s = Server("--workers", "2", "--app-records", "20000")
@@ -172,6 +199,7 @@ def main():
         ours = statistics.median(pd[mode])
         result(case, "MiB", "%.1f" % ours, "%.1f" % off, "no-freeze", "%.2f" % (ours / off))
     os.unlink(lua)
+    os.unlink(common)
 
 
 if __name__ == "__main__":

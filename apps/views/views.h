@@ -110,6 +110,18 @@ char *vbuf_take(vbuf *b, size_t *len);
 ** view can chain constructors without checking each one. */
 typedef void vobj;
 
+/* References to values: the heap's, or the malloc anchor's (VIEWS_MALLOC,
+** value_malloc.c, the benchmark's "same views on plain malloc/free"). */
+#ifdef VIEWS_MALLOC
+vobj *v_ref(vobj *o);
+void v_unref(vobj *o);
+void v_xunref(vobj *o);
+#else
+#define v_ref(o) rcgc_ref(o)
+#define v_unref(o) rcgc_unref(o)
+#define v_xunref(o) rcgc_xunref(o)
+#endif
+
 /* The kit the v_* functions use, made for the master's heap before fork. */
 int value_init(rcgc_heap *h);
 struct rcgc_kit *value_kit(void);

@@ -125,11 +125,13 @@ static live_fig live_now(rcgc_heap *h)
     return f;
 }
 
+#ifndef VIEWS_MALLOC
 /* MHD is done with a JSON body encoded into the heap. */
 static void free_body(void *body)
 {
     rcgc_free(views_worker->heap, body);
 }
+#endif
 
 /* Per-request accumulators the GC callback adds to. */
 static struct {
@@ -442,6 +444,58 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, struct MHD_
     return ret;
 }
 
+/* Encode a view's value as the JSON response (the value's reference is
+** dropped). Returns the status; *resp NULL only when out of memory. The
+** body lives in the heap until MHD has sent it; *body gets its block. */
+static int encode_body(worker *w, vobj *res, view_request *r, struct MHD_Response **resp,
+                       size_t *out_len, live_fig *body)
+{
+    rcgc_heap *h = w->heap;
+    int status;
+#ifdef VIEWS_MALLOC
+    (void)h;
+    (void)body;
+    vbuf b;
+    vbuf_init(&b);
+    int rc = v_to_json(res, &b);
+    vbuf_put(&b, "\n", 1);
+    v_unref(res);
+    if (rc || b.oom) {
+        vbuf_fini(&b);
+        snprintf(r->error, sizeof r->error, "could not serialise the response");
+        *resp = error_response(500, r);
+        return 500;
+    }
+    status = r->status ? r->status : 200;
+    char *d = vbuf_take(&b, out_len);
+    *resp = json_response(d, *out_len, true);
+#else
+    rcgc_kit_buf kb;
+    rcgc_kit_buf_init(&kb, h);
+    rcgc_status st = rcgc_json_encode(res, &kb, NULL, NULL);
+    rcgc_kit_buf_append(&kb, "\n", 1);
+    rcgc_unref(res);
+    if (st != RCGC_OK || kb.status != RCGC_OK) {
+        rcgc_kit_buf_fini(&kb);
+        snprintf(r->error, sizeof r->error, "could not serialise the response: %s",
+                 rcgc_strerror(st != RCGC_OK ? st : kb.status));
+        *resp = error_response(500, r);
+        return 500;
+    }
+    status = r->status ? r->status : 200;
+    *out_len = kb.len;
+    body->blocks = 1;
+    body->bytes = (int64_t)rcgc_usable_size(h, kb.data);
+    *resp = MHD_create_response_from_buffer_with_free_callback_cls(kb.len, kb.data, free_body,
+                                                                  kb.data);
+    if (*resp)
+        MHD_add_response_header(*resp, "Content-Type", "application/json");
+    else
+        rcgc_kit_buf_fini(&kb);
+#endif
+    return status;
+}
+
 static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *url,
                               const char *method, conn_state *cs)
 {
@@ -513,29 +567,7 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
             snprintf(r.error, sizeof r.error, "view %s failed (out of memory?)", rt->name);
         resp = error_response(status, &r);
     } else if (res) {
-        rcgc_kit_buf kb;
-        rcgc_kit_buf_init(&kb, h);
-        rcgc_status st = rcgc_json_encode(res, &kb, NULL, NULL);
-        rcgc_kit_buf_append(&kb, "\n", 1);
-        rcgc_unref(res);
-        if (st != RCGC_OK || kb.status != RCGC_OK) {
-            rcgc_kit_buf_fini(&kb);
-            status = 500;
-            snprintf(r.error, sizeof r.error, "could not serialise the response: %s",
-                     rcgc_strerror(st != RCGC_OK ? st : kb.status));
-            resp = error_response(status, &r);
-        } else {
-            status = r.status ? r.status : 200;
-            out_len = kb.len;
-            body.blocks = 1;
-            body.bytes = (int64_t)rcgc_usable_size(h, kb.data);
-            resp = MHD_create_response_from_buffer_with_free_callback_cls(out_len, kb.data,
-                                                                         free_body, kb.data);
-            if (resp)
-                MHD_add_response_header(resp, "Content-Type", "application/json");
-            else
-                rcgc_kit_buf_fini(&kb);
-        }
+        status = encode_body(w, res, &r, &resp, &out_len, &body);
     } else {
         status = r.status ? r.status : 200;
     }
