@@ -495,7 +495,7 @@ struct groups {
 static uint32_t key_hash(const rcgc_traceback *tb, const char *name)
 {
     if (!tb)
-        return hash_bytes(name, strlen(name)) ^ 0x5bd1e995u;
+        return name ? hash_bytes(name, strlen(name)) ^ 0x5bd1e995u : 0;
     uint32_t h = 0x811c9dc5u ^ tb->nframe;
     for (uint32_t i = 0; i < tb->nframe; i++) {
         const rcgc__frame *f = &tb->frames[i];
@@ -509,7 +509,7 @@ static uint32_t key_hash(const rcgc_traceback *tb, const char *name)
 static bool key_eq(const struct group *g, const rcgc_traceback *tb, const char *name)
 {
     if (!tb)
-        return !g->tb && strcmp(g->name, name) == 0;
+        return !g->tb && g->name && name && strcmp(g->name, name) == 0;
     return g->tb && g->tb->nframe == tb->nframe && tb_cmp(g->tb, tb) == 0;
 }
 
