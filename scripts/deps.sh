@@ -78,6 +78,8 @@ echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Wait for a concurrent apt/dpkg (another engineer's install) instead of failing.
 apt_opts=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=3)
-apt-get "${apt_opts[@]}" update -qq
+# A list that cannot be refreshed (one unreachable source) is not fatal: the
+# install below says clearly if a package really cannot be had.
+apt-get "${apt_opts[@]}" update -qq || echo "deps.sh: apt-get update failed; trying the cached lists" >&2
 apt-get "${apt_opts[@]}" -q "${install_args[@]}" </dev/null
 echo "deps.sh: done"
