@@ -404,6 +404,21 @@ static int run_master(master *m)
     return announced ? 0 : 1;
 }
 
+/* The heap's text (DEBUG_STATS lines with --gc-log, reports) goes into the
+** server's log, one log line per line of text. */
+static void heap_output(void *ctx, const char *text)
+{
+    (void)ctx;
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        if (n)
+            views_log("rcgc", "%.*s", n, p);
+        p += n + (nl != NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     views_config cfg = {
@@ -448,6 +463,7 @@ int main(int argc, char **argv)
 
     rcgc_config hc;
     rcgc_config_init(&hc);
+    hc.output = heap_output;
     hc.gc_trigger = RCGC_TRIGGER_SAFEPOINT;
     hc.gc_mode = cfg.gc_mode;
     hc.leak_report = false;

@@ -842,6 +842,8 @@ int worker_main(const views_config *cfg, shm_state *shm, int index, rcgc_heap *h
     ** collector off; the worker turns it back on. */
     rcgc_gc_enable(heap);
     rcgc_gc_callback_add(heap, gc_callback, w);
+    if (cfg->gc_log)
+        rcgc_gc_set_debug(heap, RCGC_GC_DEBUG_STATS); /* CPython's lines, via the log */
     if (cfg->trace != TRACE_OFF) {
         /* Traced from the fork on: the app state is the master's and not
         ** traced; what a view allocates is, tagged with the view's name. */
@@ -923,7 +925,10 @@ int worker_main(const views_config *cfg, shm_state *shm, int index, rcgc_heap *h
         if (t - last_publish >= 1000000000u) {
             publish(w, true);
             last_publish = t;
-            if (cfg->max_rss_bytes && w->slot->rss > cfg->max_rss_bytes && !w->draining) {
+            /* Only a worker that served requests: one that starts above the
+            ** limit would be replaced by another just like it, forever. */
+            if (cfg->max_rss_bytes && w->slot->rss > cfg->max_rss_bytes && !w->draining &&
+                w->slot->requests > 0) {
                 views_log("recycle", "rss=%llu above --max-rss=%llu",
                           (unsigned long long)w->slot->rss, (unsigned long long)cfg->max_rss_bytes);
                 w->draining = true;
