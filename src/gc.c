@@ -378,7 +378,7 @@ static int visit_move_to(void *obj, void *arg)
     rcgc__head *h = rcgc__head_of(obj);
     if (h->flags_ & RCGC__F_UNREACHABLE) {
         list_move(MEM(v->heap), h, v->list);
-        h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+        h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
     }
     return 0;
 }
@@ -394,7 +394,9 @@ static void move_uncollectable(rcgc_heap *heap, rcgc__head *unreachable, rcgc__h
         x = h->next_;
         if (TYPE(heap, h)->flags & RCGC_TYPE_UNCOLLECTABLE_IN_CYCLE) {
             list_move(m, h, finalizers);
-            h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+            /* Out of the set for good: handle_resurrected's subtract_refs
+            ** must not count references to it (its prev_ is a link). */
+            h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
         }
     }
     visit_ctx v = {heap, finalizers, NULL};
@@ -1196,7 +1198,11 @@ static size_t check_list(rcgc_heap *heap, rcgc__head *l, const char *name, size_
             rcgc_heap_printf(heap, "rcgc_heap_check: list %s: %p has a bad type id %u\n",
                              name, (void *)(h + 1), h->type_);
             bad++;
-        } else if (h->refcnt_ == 0 || h->refcnt_ >= RCGC_IMMORTAL_MIN) {
+        } else if (h->refcnt_ == 0 ||
+                   (h->refcnt_ >= RCGC_IMMORTAL_MIN && h->refcnt_ != RCGC_IMMORTAL_MIN)) {
+            /* A mortal count saturates at RCGC_IMMORTAL_MIN and stays tracked
+            ** until the next collection untracks it; any other immortal
+            ** count on a list is an error (set_immortal untracks). */
             rcgc_heap_printf(heap, "rcgc_heap_check: list %s: <%s %p> tracked with "
                                    "refcount %lu\n", name, type_name(heap, h),
                              (void *)(h + 1), (unsigned long)h->refcnt_);

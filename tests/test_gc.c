@@ -925,3 +925,76 @@ TEST(collect_inside_a_gc_callback_returns_zero)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* PARITY 27 / §1.4 (b): an uncollectable (legacy) object that is garbage
+** only because collectable garbage refers to it. CPython moves it to
+** 'finalizers' with gc_clear_collecting(); rcgc's move_uncollectable() and
+** visit_move_to() (src/gc.c:397 and :381 at cce84eb) clear only
+** RCGC__F_UNREACHABLE, so the object
+** keeps RCGC__F_COLLECTING. handle_resurrected() then runs subtract_refs()
+** over the collectable set; visit_decref() sees COLLECTING on U and
+** decrements U->prev_, which on the doubly linked 'finalizers' list is a
+** list link, not gc_refs. When delete_garbage() clears N, U dies by
+** refcount and its unlink uses the corrupted prev_: the finalizers
+** sentinel keeps pointing at the freed U, and the uncollectable loop in
+** collect_region() reads its freed header (NULL type: UBSan at gc.c:654
+** "TYPE(heap, h)->flags", then SEGV). Found by fuzz/fuzz_heap.
+** Fixed: both places now clear RCGC__F_COLLECTING too, as CPython does. */
+TEST(uncollectable_object_hanging_off_collectable_garbage_dies_cleanly)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *u = tt_new(heap, &tt_legacy_type);
+    tt_node *n = tt_self_cycle(heap, &tt_node_type);
+    n->slot[1] = u; /* steals: U's only reference */
+    rcgc_unref(n);
+    /* N is collectable; U is not in a cycle, so it dies with N (CPython:
+    ** collect() == 2, U counted as uncollectable, then freed by refcount). */
+    long long r = rcgc_gc_collect(heap, 2);
+    CHECK(r >= 1);
+    CHECK_EQ_U64(tt_released, 2);
+    CHECK_EQ_U64(heap->live_objects, 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
+/* The same defect without a death: U survives (its own cycle keeps it in
+** the garbage list), but its prev_ link was decremented during the
+** collection, so the oldest generation's list is corrupt afterwards. */
+TEST(uncollectable_cycle_referenced_by_collectable_garbage_keeps_lists_valid)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *n = tt_self_cycle(heap, &tt_node_type);
+    for (int i = 1; i < TT_SLOTS; i++)
+        n->slot[i] = tt_self_cycle(heap, &tt_legacy_type); /* steals */
+    rcgc_unref(n);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 4);
+    CHECK_EQ_U64(rcgc_gc_garbage_count(heap), 3);
+    CHECK_HEAP(heap);
+    CHECK_EQ_U64(rcgc_gc_generation_size(heap, 2), 3);
+    rcgc_gc_garbage_clear(heap);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
+/* rcgc.h: "A mortal count that reaches RCGC_IMMORTAL_MIN by increments
+** saturates there" -- a legal state -- but rcgc__gc_check's check_list
+** (src/gc.c) reports any tracked object with refcount >= RCGC_IMMORTAL_MIN
+** as corruption ("tracked with refcount"), until the next collection's
+** update_refs() untracks it. rcgc_heap_check should accept it (or
+** saturation should untrack at once). */
+TEST(tracked_object_whose_refcount_saturates_passes_the_heap_check)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *a = tt_new(heap, &tt_node_type);
+    RCGC__HEAD(a)->refcnt_ = RCGC_IMMORTAL_MIN - 1;
+    rcgc_ref(a);
+    CHECK(rcgc_is_immortal(a));
+    CHECK_HEAP(heap);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 0);
+    CHECK(!rcgc_is_tracked(a));
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
