@@ -288,6 +288,9 @@ def test_no_leak_on_bad_input(s):
     check(before["pid"] == after["pid"] and before["tracked"] == after["tracked"]
           and before["garbage"] == after["garbage"],
           "bad input leaks no objects (tracked %d -> %d)" % (before["tracked"], after["tracked"]))
+    check(before["live_blocks"] == after["live_blocks"] and before["live_bytes"] == after["live_bytes"],
+          "bad input leaks no heap blocks (%d -> %d blocks, %d -> %d bytes)"
+          % (before["live_blocks"], after["live_blocks"], before["live_bytes"], after["live_bytes"]))
 
 
 def test_leak_verdicts(s):

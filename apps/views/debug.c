@@ -867,15 +867,22 @@ static vobj *view_sites_mark(view_request *r)
 static vobj *view_heap(view_request *r)
 {
     rcgc_heap *h = views_worker->heap;
+    rcgc_mem_stats ms;
+    memset(&ms, 0, sizeof ms);
+    ms.struct_size = sizeof ms;
+    rcgc_mem_stats_get(h, &ms);
     vbuf b;
     vbuf_init(&b);
     vbuf_printf(&b,
                 "{\"worker\":%d,\"pid\":%d,\"tracked\":%zu,\"frozen\":%zu,\"allocations\":%llu,"
+                "\"live_blocks\":%llu,\"live_bytes\":%llu,\"tracer_bytes\":%zu,"
                 "\"generations\":[%zu,%zu,%zu],\"garbage\":%zu}\n",
                 views_worker->index, (int)getpid(), rcgc_gc_generation_size(h, -1),
                 rcgc_gc_get_freeze_count(h), (unsigned long long)rcgc_fault_allocations(h),
-                rcgc_gc_generation_size(h, 0), rcgc_gc_generation_size(h, 1),
-                rcgc_gc_generation_size(h, 2), rcgc_gc_garbage_count(h));
+                (unsigned long long)ms.live_blocks, (unsigned long long)ms.live_bytes,
+                rcgc_trace_get_tracer_memory(h), rcgc_gc_generation_size(h, 0),
+                rcgc_gc_generation_size(h, 1), rcgc_gc_generation_size(h, 2),
+                rcgc_gc_garbage_count(h));
     return json_result(r, &b);
 }
 
