@@ -75,6 +75,18 @@ def main(paths):
             h.get("suite", path), h.get("date", "?"), f"`{h.get('command', '?')}`",
             h.get("machine", "?"), h.get("kernel", "?"), h.get("build", "?"),
             h.get("commit", "?"), h.get("load", "?"))) + " |")
+    for path, run in runs:
+        h = run["header"]
+        cpus = re.search(r"(\d+) CPUs", h.get("machine", ""))
+        try:
+            load = float(h.get("load", "0").split()[0])
+        except ValueError:
+            load = 0.0
+        if cpus and load > int(cpus.group(1)):
+            out += ["", f"**Warning:** suite {h.get('suite', path)} started with a load average "
+                    f"of {load:.1f} on {cpus.group(1)} CPUs: other work shared the machine, so "
+                    "its wall-clock figures are inflated and noisy (ratios, taken in "
+                    "alternation, and instruction counts hold better)."]
     pythons = sorted({run["header"].get("python", "?") for _, run in runs})
     compilers = sorted({run["header"].get("compiler", "?") for _, run in runs})
     out += ["", f"Anchor interpreter: {', '.join(pythons)}. Compiler: {', '.join(compilers)}."]
