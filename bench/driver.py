@@ -16,7 +16,9 @@ wall-clock figures (pauses above all) are inflated.
 A side that fails (non-zero exit, no SAMPLE line, a missing program)
 prints 'ERROR ...' or 'SKIP ...' lines instead, and the suite goes on.
 Environment: RCGC_BENCH_ROUNDS (default 5), RCGC_BENCH_WARMUP (default 1),
-RCGC_BENCH_TIMEOUT (seconds per run, default 600).
+RCGC_BENCH_TIMEOUT (seconds per run, default 600), RCGC_BENCH_BUDGET
+(seconds per comparison before its rounds are cut, never below 3; default
+120).
 """
 import os
 import re
@@ -29,6 +31,8 @@ import time
 ROUNDS = int(os.environ.get("RCGC_BENCH_ROUNDS", "5"))
 WARMUP = int(os.environ.get("RCGC_BENCH_WARMUP", "1"))
 TIMEOUT = float(os.environ.get("RCGC_BENCH_TIMEOUT", "600"))
+# Seconds one comparison may take before its rounds are cut (to 3 at least).
+BUDGET = float(os.environ.get("RCGC_BENCH_BUDGET", "120"))
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 BIN = os.environ.get("RCGC_BENCH_BIN", os.path.join(ROOT, "build", "bench"))
@@ -115,13 +119,14 @@ class Bench:
         self.load = 0.0
 
     def measure(self, name, sides, rounds=None, warmup=None, same_output=False,
-                budget_s=None):
+                budget_s=BUDGET, min_rounds=3):
         """sides: {label: argv}. Returns {label: [metrics per round]}; a side
         that failed or is missing maps to None (an ERROR/SKIP line says why).
         same_output: every run of every side must print the same non-SAMPLE
         lines (a correctness check: same work on both sides).
-        budget_s: stop after the first measured round that leaves no time
-        for another one within budget_s seconds (a NOTE line says so)."""
+        budget_s: once min_rounds rounds are measured, stop when the next
+        round would end past budget_s seconds (a NOTE line says so): keeps
+        'make bench' bounded on a loaded machine."""
         rounds = ROUNDS if rounds is None else rounds
         warmup = WARMUP if warmup is None else warmup
         labels = []
@@ -141,7 +146,7 @@ class Bench:
         for r in range(warmup + rounds):
             done = r - warmup
             spent = time.perf_counter() - t0
-            if budget_s and done > 0 and spent + spent / r > budget_s:
+            if budget_s and done >= max(1, min_rounds) and spent + spent / r > budget_s:
                 self.note(f"{name}: {done} measured rounds instead of {rounds}: the next "
                           f"would pass the {budget_s:.0f} s budget of this comparison "
                           f"({spent:.0f} s so far)")

@@ -57,7 +57,7 @@ def main():
     report(b, 16, s, "")
 
     s = b.measure("binary-trees-20", sides(20, gc_off=False), warmup=0, same_output=True,
-                  budget_s=DEEP_BUDGET)
+                  budget_s=DEEP_BUDGET, min_rounds=1)
     report(b, 20, s, "; no warm-up round")
     if FULL:
         c = b.measure("binary-trees-20-cpython",
