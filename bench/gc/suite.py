@@ -80,6 +80,11 @@ def main():
             b.result(f"max-pause-4M-{mode}{suffix}", "us", s[mode], s[CPY], "max_pause_us", CPY,
                      note=f"longest automatic pause growing to 4M live objects ({what}); "
                      "CPython's from gc.callbacks")
+            b.result(f"max-collection-cpu-4M-{mode}{suffix}", "us", s[mode], s[CPY],
+                     "max_collection_cpu_us", CPY,
+                     note="longest single collection in thread CPU time (start/stop "
+                     "callbacks): robust to a loaded machine; an incremental step may be "
+                     "two collections (young + increment)")
             b.result(f"gc-time-4M-{mode}{suffix}", "ms", s[mode], s[CPY], "gc_total_ms", CPY,
                      note="total automatic collection time in the same run")
             b.result(f"gc-share-4M-{mode}{suffix}", "%", s[mode], s[CPY], "gc_share_pct", CPY,
