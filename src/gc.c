@@ -870,6 +870,7 @@ static void collect_generations(rcgc_heap *heap)
     uint64_t t0 = now_ns();
     int gen = 0;
     bool incremental = gc->mode == RCGC_GC_INCREMENTAL;
+    bool by_bytes = gc->bytes_since > gc->bytes_limit;
     for (int i = RCGC_GC_GENERATIONS - 1; i >= 0; i--) {
         if (gc->gens[i].counter > gc->gens[i].threshold) {
             if (i == RCGC_GC_GENERATIONS - 1 &&
@@ -878,6 +879,17 @@ static void collect_generations(rcgc_heap *heap)
             gen = i;
             break;
         }
+    }
+    if (by_bytes) {
+        /* Triggered by bytes: a large cycle still being built at the last
+        ** collection now sits in generation 1, so look there too; and when
+        ** the heap's live bytes have doubled since the last full
+        ** collection, collect everything (generational mode). */
+        if (gen == 0)
+            gen = 1;
+        size_t live = rcgc__mem_live_bytes(MEM(heap));
+        if (!incremental && live / 2 > gc->bytes_after_full + gc->bytes_threshold / 2)
+            gen = RCGC_GC_GENERATIONS - 1;
     }
     collect_with_callbacks(heap, gen);
     if (incremental && gc->inc_debt > 0) {
