@@ -334,19 +334,23 @@ static bool trace_put(rcgc_heap *heap, uint32_t domain, uintptr_t ptr, size_t si
                       const struct rcgc_traceback *tb, float weight)
 {
     rcgc__trace *t = heap->trace;
-    rcgc__tentry *e = trace_find(t, domain, ptr);
-    if (e) {
-        account_remove(t, e);
-    } else {
-        if (!traces_reserve(heap))
-            return false;
-        size_t i = slot_home(t, domain, ptr);
-        while (t->traces[i].tb)
-            i = (i + 1) & (t->cap - 1);
+    /* One probe finds the key or the free slot that ends its cluster; the
+    ** table is grown first so the slot stays valid. */
+    if (!traces_reserve(heap))
+        return false;
+    rcgc__tentry *e;
+    for (size_t i = slot_home(t, domain, ptr);; i = (i + 1) & (t->cap - 1)) {
         e = &t->traces[i];
-        e->ptr = ptr;
-        e->domain = (uint16_t)domain;
-        t->count++;
+        if (!e->tb) {
+            e->ptr = ptr;
+            e->domain = (uint16_t)domain;
+            t->count++;
+            break;
+        }
+        if (e->ptr == ptr && e->domain == domain) {
+            account_remove(t, e);
+            break;
+        }
     }
     e->tb = tb;
     e->size = size;
@@ -369,20 +373,21 @@ static const struct rcgc_traceback *capture(rcgc_heap *heap)
     /* Fast path: one frame from a call site (the 1-frame mode). */
     if (t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
         uint32_t total = 1 + (uint32_t)t->nhframes;
-        if (t->cache_tb && t->cache_site.file == t->site.file &&
-            t->cache_site.line == t->site.line && t->cache_site.func == t->site.func &&
-            t->cache_tb->total_nframe == total)
-            return t->cache_tb;
-        if (!t->native || t->max_frames == 1) {
-            rcgc__frame f = {t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
-                             (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
-            const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
-            if (tb) {
-                t->cache_site = t->site;
-                t->cache_tb = tb;
-            }
-            return tb;
+        size_t k = ((uintptr_t)t->site.file >> 3 ^ (uintptr_t)t->site.line * 0x9E37u) &
+                   (RCGC__SITECACHE - 1);
+        struct rcgc__sitecache *c = &t->sitecache[k];
+        if (c->tb && c->site.file == t->site.file && c->site.line == t->site.line &&
+            c->site.func == t->site.func && c->total == total)
+            return c->tb;
+        rcgc__frame f = {t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
+                         (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
+        const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
+        if (tb) {
+            c->site = t->site;
+            c->total = total;
+            c->tb = tb;
         }
+        return tb;
     }
     rcgc__frame *f = t->scratch;
     unsigned n = 0, total = 0, max = t->max_frames;
@@ -514,7 +519,7 @@ static bool set_frames(rcgc_heap *heap, unsigned max_frames)
         rcgc__trace_free(heap, t->scratch, ((size_t)t->max_frames + 1) * sizeof *s);
     t->scratch = s;
     t->max_frames = max_frames;
-    t->cache_tb = NULL;
+    memset(t->sitecache, 0, sizeof t->sitecache);
     return true;
 }
 
@@ -529,7 +534,7 @@ static void drop_all(rcgc_heap *heap)
     rcgc__trace_free(heap, t->tbs, t->tbcap * sizeof *t->tbs);
     t->tbs = NULL;
     t->tbcap = t->tbcount = 0;
-    t->cache_tb = NULL;
+    memset(t->sitecache, 0, sizeof t->sitecache);
     t->unknown_tb = NULL;
 }
 
@@ -611,7 +616,7 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
         }
     }
     t->native = o.native;
-    t->cache_tb = NULL;
+    memset(t->sitecache, 0, sizeof t->sitecache);
     if (fresh || o.sample_mean_bytes != t->sample_mean) {
         t->sample_mean = o.sample_mean_bytes;
         t->rng = o.sample_seed;

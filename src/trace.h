@@ -101,6 +101,9 @@ typedef struct rcgc__chunk {
 
 struct rcgc__unwind; /* unwind.c */
 
+/* Entries of the call-site cache (a power of two). */
+#define RCGC__SITECACHE 64
+
 /*
 ** The tracer (heap->trace). Invariants (rcgc__trace_check):
 **   - 'count' slots of 'traces' are used, count * 4 <= cap * 3, cap a power
@@ -122,11 +125,13 @@ typedef struct rcgc__trace {
     struct rcgc_traceback **tbs;
     size_t tbcap, tbcount;
     const struct rcgc_traceback *unknown_tb; /* "<unknown>":0 */
-    /* one-entry cache: last (site, host top) -> traceback */
-    rcgc__site cache_site;
-    const void *cache_host;
-    uint32_t cache_host_line;
-    const struct rcgc_traceback *cache_tb;
+    /* 1-frame mode: a direct-mapped cache call site -> traceback, so a
+    ** loop over a few sites never hashes frames (cleared with the tables) */
+    struct rcgc__sitecache {
+        rcgc__site site;
+        uint32_t total;
+        const struct rcgc_traceback *tb;
+    } sitecache[RCGC__SITECACHE];
     rcgc__chunk *chunks;
     rcgc__strpool strings;
     /* current call site (set by the *_at entry points) */

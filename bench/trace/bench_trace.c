@@ -4,8 +4,8 @@
 **   bench_trace slowdown MODE N   MODE: exact1 | native16 | sampled
 **       N iterations of the churn workload: a box object with 10 node
 **       objects and one string object (8-40 bytes), built and dropped; run
-**       untraced and traced alternately (3 pairs, after a warm-up) and print
-**       SAMPLE slowdown=<median traced / median untraced time>.
+**       untraced and traced alternately (5 pairs, after a warm-up) and print
+**       SAMPLE slowdown=<median of the pairs' traced / untraced times>.
 **   bench_trace snapshot N
 **       N live node objects from 10 call sites, traced with 1 frame; time
 **       rcgc_trace_take_snapshot + statistics by line:
@@ -104,20 +104,22 @@ static int cmp_double(const void *a, const void *b)
 static int slowdown(const char *mode, long n)
 {
     rcgc_heap *h = rcgc_heap_new(NULL);
-    double off[3], on[3];
+    double off[5], on[5], ratio[5];
     timed(h, n / 4); /* warm-up: pools, type table */
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < 5; r++) {
         off[r] = timed(h, n);
         if (start_mode(h, mode) != RCGC_OK)
             bench_die("rcgc_trace_start failed");
         on[r] = timed(h, n);
         rcgc_trace_stop(h);
+        ratio[r] = on[r] / off[r];
     }
-    qsort(off, 3, sizeof off[0], cmp_double);
-    qsort(on, 3, sizeof on[0], cmp_double);
+    qsort(off, 5, sizeof off[0], cmp_double);
+    qsort(on, 5, sizeof on[0], cmp_double);
+    qsort(ratio, 5, sizeof ratio[0], cmp_double);
     printf("iterations=%ld allocations_per_iteration=12\n", n);
-    bench_sample("slowdown=%.4f off_ns_per_iter=%.1f on_ns_per_iter=%.1f", on[1] / off[1],
-                 off[1] * 1e9 / (double)n, on[1] * 1e9 / (double)n);
+    bench_sample("slowdown=%.4f off_ns_per_iter=%.1f on_ns_per_iter=%.1f", ratio[2],
+                 off[2] * 1e9 / (double)n, on[2] * 1e9 / (double)n);
     rcgc_heap_free(h);
     return 0;
 }

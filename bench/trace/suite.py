@@ -16,7 +16,7 @@ N = os.environ.get("RCGC_BENCH_TRACE_N", "200k")
 def main():
     b = Bench("trace")
     b.note("ours = rcgc release build, slowdown = traced / untraced time of the same "
-           "process, median of 3 pairs; theirs = /usr/bin/python3 (Debian's 3.11) with "
+           "process, median of 5 pairs; theirs = /usr/bin/python3 (Debian's 3.11) with "
            "tracemalloc on the same churn workload (box of 10 objects + 1 string, "
            "built and dropped)")
     cases = [("slowdown-exact-1", "exact1", "1"), ("slowdown-native-16", "native16", "25")]

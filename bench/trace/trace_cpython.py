@@ -39,17 +39,19 @@ def timed(n):
 
 def slowdown(frames, n):
     timed(n // 4)
-    off, on = [], []
-    for _ in range(3):
+    off, on, ratio = [], [], []
+    for _ in range(5):
         off.append(timed(n))
         tracemalloc.start(frames)
         on.append(timed(n))
         tracemalloc.stop()
+        ratio.append(on[-1] / off[-1])
     off.sort()
     on.sort()
+    ratio.sort()
     print(f"iterations={n} allocations_per_iteration=12")
-    print(f"SAMPLE slowdown={on[1] / off[1]:.4f} off_ns_per_iter={off[1] * 1e9 / n:.1f} "
-          f"on_ns_per_iter={on[1] * 1e9 / n:.1f}")
+    print(f"SAMPLE slowdown={ratio[2]:.4f} off_ns_per_iter={off[2] * 1e9 / n:.1f} "
+          f"on_ns_per_iter={on[2] * 1e9 / n:.1f}")
 
 
 def alloc_site(k):
