@@ -337,6 +337,7 @@ def test_metrics(s):
     check(sample(fams, "process_resident_memory_bytes") > 0, "RSS reported")
     check(sample(fams, "rcgc_gc_pause_seconds_count") > 0, "pauses counted")
     check(sample(fams, "rcgc_allocator_bytes", worker=0, kind="live") > 0, "allocator bytes per worker")
+    check((sample(fams, "rcgc_live_bytes", type="dict") or 0) > 0, "live bytes by type")
     total = sum(v for n, l, v in fams["rcgc_view_requests_total"]["samples"])
     check(total > 50, "per-view request counters aggregated across workers (%d)" % total)
 

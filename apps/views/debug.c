@@ -394,11 +394,43 @@ static int census_visit(void *obj, void *arg)
     return 0;
 }
 
+/* The frozen set does not change after fork (nothing here unfreezes), so
+** it is counted once. */
+static census frozen_census;
+static bool frozen_counted;
+
 static void take_census(census *c)
 {
-    memset(c, 0, sizeof *c);
+    if (!frozen_counted) {
+        memset(&frozen_census, 0, sizeof frozen_census);
+        rcgc_gc_visit_objects(views_worker->heap, RCGC_GC_FROZEN, census_visit, &frozen_census);
+        frozen_counted = true;
+    }
+    memcpy(c, &frozen_census, sizeof *c);
     rcgc_gc_visit_objects(views_worker->heap, -1, census_visit, c);
-    rcgc_gc_visit_objects(views_worker->heap, RCGC_GC_FROZEN, census_visit, c);
+}
+
+void census_publish(void)
+{
+    census *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    take_census(c);
+    type_count *out = views_worker->slot->types;
+    memset(out, 0, sizeof(type_count) * VIEWS_SLOT_TYPES);
+    for (int k = 0; k < VIEWS_SLOT_TYPES && k < c->n; k++) {
+        int best = -1;
+        for (int i = 0; i < c->n; i++)
+            if (c->type[i] && (best < 0 || c->bytes[i] > c->bytes[best]))
+                best = i;
+        if (best < 0)
+            break;
+        snprintf(out[k].name, sizeof out[k].name, "%s", c->type[best]->name);
+        out[k].count = c->count[best];
+        out[k].bytes = c->bytes[best];
+        c->type[best] = NULL;
+    }
+    free(c);
 }
 
 static census census_mark;
@@ -680,8 +712,10 @@ static vobj *view_metrics(view_request *r)
         {"rcgc_view_allocations_total", "counter", "Heap allocations made while the view ran"},
         {"rcgc_view_retained_objects", "gauge",
          "Net live tracked objects added by sampled requests (after a young collection)"},
-        {"rcgc_view_leak", "gauge", "1 when the view's retained memory keeps growing"}};
-    for (int k = 0; k < 5; k++) {
+        {"rcgc_view_leak", "gauge", "1 when the view's retained memory keeps growing"},
+        {"rcgc_view_retained_bytes", "gauge",
+         "Net live bytes added by sampled requests (after a young collection)"}};
+    for (int k = 0; k < 6; k++) {
         metric_head(&b, vm[k][0], vm[k][1], vm[k][2]);
         for (int i = 0; i < router_count(); i++) {
             const view_stats *vs = &agg->views[i];
@@ -689,7 +723,8 @@ static vobj *view_metrics(view_request *r)
                           : k == 1 ? (long long)vs->errors
                           : k == 2 ? (long long)vs->allocs
                           : k == 3 ? (long long)vs->retained
-                                   : (long long)vs->leak;
+                          : k == 4 ? (long long)vs->leak
+                                   : (long long)vs->retained_bytes;
             vbuf_printf(&b, "%s{view=\"", vm[k][0]);
             label_value(&b, router_get(i)->name);
             vbuf_printf(&b, "\"} %lld\n", v);
@@ -720,6 +755,37 @@ static vobj *view_metrics(view_request *r)
         {"committed", offsetof(worker_slot, heap_committed_bytes)},
         {"pool_free", offsetof(worker_slot, heap_pool_free_bytes)}};
     per_worker_gauges(&b, m, "rcgc_allocator_bytes", heap_kinds, 3);
+    metric_head(&b, "rcgc_live_bytes", "gauge",
+                "Bytes of live tracked objects by type (each worker's top types, summed)");
+    type_count *tc = calloc(VIEWS_SLOT_TYPES * VIEWS_MAX_WORKERS, sizeof *tc);
+    int ntc = 0;
+    for (uint32_t i = 0; tc && i < m->nworkers; i++) {
+        if (!slot_live(&m->slots[i]))
+            continue;
+        for (int k = 0; k < VIEWS_SLOT_TYPES && m->slots[i].types[k].name[0]; k++) {
+            const type_count *t = &m->slots[i].types[k];
+            int j = 0;
+            while (j < ntc && strcmp(tc[j].name, t->name) != 0)
+                j++;
+            if (j == ntc)
+                memcpy(tc[ntc++].name, t->name, sizeof t->name);
+            tc[j].count += t->count;
+            tc[j].bytes += t->bytes;
+        }
+    }
+    for (int j = 0; j < ntc; j++) {
+        vbuf_puts(&b, "rcgc_live_bytes{type=\"");
+        label_value(&b, tc[j].name);
+        vbuf_printf(&b, "\"} %llu\n", (unsigned long long)tc[j].bytes);
+    }
+    metric_head(&b, "rcgc_live_objects", "gauge",
+                "Live tracked objects by type (each worker's top types, summed)");
+    for (int j = 0; j < ntc; j++) {
+        vbuf_puts(&b, "rcgc_live_objects{type=\"");
+        label_value(&b, tc[j].name);
+        vbuf_printf(&b, "\"} %llu\n", (unsigned long long)tc[j].count);
+    }
+    free(tc);
     metric_head(&b, "rcgc_allocations_total", "counter", "Heap allocations (all workers)");
     vbuf_printf(&b, "rcgc_allocations_total %llu\n", (unsigned long long)agg->allocs);
     metric_head(&b, "rcgc_workers", "gauge", "Workers running");

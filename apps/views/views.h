@@ -248,6 +248,13 @@ typedef struct view_stats {
     char escape_site[160];             /* --trace: its allocation traceback */
 } view_stats;
 
+/* Top types of a worker's tracked objects, published every few seconds. */
+#define VIEWS_SLOT_TYPES 8
+typedef struct type_count {
+    char name[24];
+    uint64_t count, bytes;
+} type_count;
+
 typedef struct gc_event {
     uint64_t t_ms;             /* wall clock, milliseconds */
     uint32_t dur_us;
@@ -278,6 +285,7 @@ typedef struct worker_slot {
     uint64_t rss, pss, shared, private_dirty, private_clean, swap; /* bytes */
     uint64_t cpu_ms, vsize, open_fds;
     view_stats views[VIEWS_MAX_ROUTES];
+    type_count types[VIEWS_SLOT_TYPES];
     gc_event gc_events[VIEWS_GC_EVENTS];
     uint32_t gc_event_next;
     /* Commands from another worker: written, then cmd_seq is bumped and the
@@ -341,6 +349,9 @@ void leak_record(int ri, int64_t retained, int64_t retained_bytes, int64_t escap
 /* Register routes (before fork: route indices are the same in every worker). */
 void app_register(void);
 void debug_register(void);
+/* Publish this worker's top types by bytes into its slot (a walk of the
+** generations; the frozen set is counted once and cached). */
+void census_publish(void);
 /* Build the shared application state in the master's heap. */
 vobj *app_state_build(rcgc_heap *h, unsigned records);
 /* Census helpers shared by debug.c and the leak detector. */

@@ -33,6 +33,8 @@ worker *views_worker;
 ** takes one sample per 64 KiB allocated on average (tracemalloc has no
 ** sampling; 64 KiB keeps per-view byte estimates usable at a few requests). */
 #define TRACE_FRAMES 4
+/* Seconds between two censuses of the tracked objects (/metrics by type). */
+#define CENSUS_EVERY 5
 #define TRACE_SAMPLE_BYTES (64u * 1024u)
 
 /* Exit codes the master reads: a worker recycled by --max-requests or
@@ -895,6 +897,7 @@ int worker_main(const views_config *cfg, shm_state *shm, int index, rcgc_heap *h
               (unsigned long long)w->slot->frozen, (unsigned long long)w->request_limit);
 
     uint64_t last_publish = now_ns();
+    unsigned publishes = 0;
     uint64_t drain_deadline = 0;
     int code = 0;
     for (;;) {
@@ -925,6 +928,10 @@ int worker_main(const views_config *cfg, shm_state *shm, int index, rcgc_heap *h
         if (t - last_publish >= 1000000000u) {
             publish(w, true);
             last_publish = t;
+            /* Types by bytes every CENSUS_EVERY seconds: a walk of the
+            ** collector's lists (never a collection), between requests. */
+            if (++publishes % CENSUS_EVERY == 1)
+                census_publish();
             /* Only a worker that served requests: one that starts above the
             ** limit would be replaced by another just like it, forever. */
             if (cfg->max_rss_bytes && w->slot->rss > cfg->max_rss_bytes && !w->draining &&
