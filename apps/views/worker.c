@@ -33,6 +33,8 @@ worker *views_worker;
 ** takes one sample per 64 KiB allocated on average (tracemalloc has no
 ** sampling; 64 KiB keeps per-view byte estimates usable at a few requests). */
 #define TRACE_FRAMES 4
+/* Escapes of a view described with type, chain and site: one in this many. */
+#define ESCAPE_EVERY 16
 /* Seconds between two censuses of the tracked objects (/metrics by type). */
 #define CENSUS_EVERY 5
 #define TRACE_SAMPLE_BYTES (64u * 1024u)
@@ -256,7 +258,7 @@ void leak_record(int ri, int64_t retained, int64_t retained_bytes, int64_t escap
         vs->escapes++;
         if (type)
             snprintf(vs->escape_type, sizeof vs->escape_type, "%s", type);
-        if (chain)
+        if (chain && chain[0])
             snprintf(vs->escape_chain, sizeof vs->escape_chain, "%s", chain);
     }
     if (vs->sampled <= LEAK_WARMUP)
@@ -596,7 +598,9 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
         int64_t escaped = (int64_t)rcgc_gc_generation_size(h, 1);
         char chain[160] = "";
         const char *type = NULL;
-        if (escaped > 0) {
+        /* Each step of a referrer chain scans every tracked object: describe
+        ** a view's escapes on its first one and then one in ESCAPE_EVERY. */
+        if (escaped > 0 && vs->escapes % ESCAPE_EVERY == 0) {
             pick p = {NULL};
             rcgc_gc_visit_objects(h, 1, pick_last, &p);
             if (p.obj) {
