@@ -156,7 +156,9 @@ static rcgc_status encode_key(enc *e, const void *key)
         rcgc_kit_buf_puts(e->out, rcgc_bool_value(key) ? "\"true\"" : "\"false\"");
         return RCGC_OK;
     case RCGC_KIND_INT:
-        rcgc_kit_buf_printf(e->out, "\"%lld\"", (long long)rcgc_int_value(key));
+        rcgc_kit_buf_append(e->out, "\"", 1);
+        rcgc__kit_buf_put_int(e->out, rcgc_int_value(key));
+        rcgc_kit_buf_append(e->out, "\"", 1);
         return RCGC_OK;
     case RCGC_KIND_FLOAT: {
         rcgc_kit_buf_append(e->out, "\"", 1);
@@ -178,7 +180,7 @@ static rcgc_status encode(enc *e, const void *obj, size_t depth)
         rcgc_kit_buf_puts(e->out, rcgc_bool_value(obj) ? "true" : "false");
         return RCGC_OK;
     case RCGC_KIND_INT:
-        rcgc_kit_buf_printf(e->out, "%lld", (long long)rcgc_int_value(obj));
+        rcgc__kit_buf_put_int(e->out, rcgc_int_value(obj));
         return RCGC_OK;
     case RCGC_KIND_FLOAT: return encode_float(e, rcgc_float_value(obj));
     case RCGC_KIND_STR: put_string(e, rcgc_str_data(obj), rcgc_str_len(obj)); return RCGC_OK;
@@ -261,7 +263,15 @@ typedef struct dec {
     frame *stack;
     size_t depth, cap;
     rcgc_kit_buf scratch; /* unescaped string bytes */
+    void **memo;          /* MEMO_SLOTS member names, or NULL */
 } dec;
+
+/* Member names repeat (an array of records): as CPython's decoder does,
+** keep one str per distinct short name, in a small direct-mapped memo that
+** lives for one decode. Without memory for it, names are simply not
+** shared. */
+#define MEMO_SLOTS 256
+#define MEMO_MAX_LEN 64
 
 /* Line and column (1-based; the column counts code points) of 'offset'. */
 static void locate(const dec *d, size_t offset, size_t *line, size_t *column)
@@ -434,8 +444,30 @@ static bool parse_escape(dec *d)
     return true;
 }
 
-/* A string starting at the opening quote at d->pos; a new str or NULL. */
-static void *parse_string(dec *d)
+static void *memo_key(dec *d, const char *text, size_t len)
+{
+    if (len > MEMO_MAX_LEN)
+        return rcgc_str_new(d->kit, text, len);
+    if (!d->memo) {
+        d->memo = rcgc_calloc(rcgc_kit_heap(d->kit), MEMO_SLOTS, sizeof *d->memo);
+        if (!d->memo)
+            return rcgc_str_new(d->kit, text, len);
+    }
+    uint32_t h = 2166136261u; /* FNV-1a: cheap, and only picks a slot */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    void **slot = &d->memo[h & (MEMO_SLOTS - 1)];
+    if (*slot && rcgc_str_len(*slot) == len && memcmp(rcgc_str_data(*slot), text, len) == 0)
+        return rcgc_ref(*slot);
+    void *s = rcgc_str_new(d->kit, text, len);
+    if (s)
+        RCGC_XSETREF(*slot, rcgc_ref(s));
+    return s;
+}
+
+/* A string starting at the opening quote at d->pos; a new str or NULL.
+** Member names (is_key) go through the memo. */
+static void *parse_string(dec *d, bool is_key)
 {
     size_t start = d->pos++;
     size_t run = d->pos; /* bytes [run, pos) not yet copied to scratch */
@@ -487,7 +519,8 @@ static void *parse_string(dec *d)
         text = "";
     }
     d->pos++; /* the closing quote */
-    void *s = rcgc_str_new(d->kit, text, len); /* valid UTF-8: NULL = no memory */
+    /* valid UTF-8 by now: NULL means no memory */
+    void *s = is_key ? memo_key(d, text, len) : rcgc_str_new(d->kit, text, len);
     if (!s)
         fail_nomem(d);
     return s;
@@ -609,7 +642,7 @@ static bool parse_key(dec *d)
                            "found %s", describe(d, d->pos, tmp));
         return false;
     }
-    void *key = parse_string(d);
+    void *key = parse_string(d, true);
     if (!key)
         return false;
     d->stack[d->depth - 1].key = key;
@@ -675,7 +708,7 @@ static void *parse(dec *d)
                 continue;
             }
         } else if (c == '"') {
-            v = parse_string(d);
+            v = parse_string(d, false);
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             v = parse_number(d);
         } else {
@@ -754,6 +787,9 @@ rcgc_status rcgc_json_decode(rcgc_kit *kit, const char *text, size_t len,
         rcgc_unref(f->obj);
     }
     rcgc_free(rcgc_kit_heap(kit), d.stack);
+    for (size_t i = 0; d.memo && i < MEMO_SLOTS; i++)
+        rcgc_xunref(d.memo[i]);
+    rcgc_free(rcgc_kit_heap(kit), d.memo);
     rcgc_kit_buf_fini(&d.scratch);
     *out = v;
     return d.status;

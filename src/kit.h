@@ -90,6 +90,8 @@ int64_t rcgc__kit_hash_bytes(const uint64_t key[2], const void *data, size_t len
 size_t rcgc__kit_utf8_seq(const unsigned char *s, size_t avail, uint32_t *cp);
 /* kit_str.c: repr of a str or bytes. */
 void rcgc__kit_str_repr(const void *obj, rcgc_kit_buf *buf);
+/* kit_text.c: append the decimal digits of v. */
+void rcgc__kit_buf_put_int(rcgc_kit_buf *buf, int64_t v);
 /* kit.c: CPython's hash of a double (equal to the int hash when integral). */
 int64_t rcgc__kit_hash_double(double v);
 /* kit.c: Python's float repr ("1.0", "1e+16", "inf", "nan"). */

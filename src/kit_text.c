@@ -110,13 +110,39 @@ rcgc_status rcgc_kit_buf_printf(rcgc_kit_buf *buf, const char *fmt, ...)
     }
     if ((size_t)n < sizeof small)
         return rcgc_kit_buf_append(buf, small, (size_t)n);
-    if (buf->status != RCGC_OK || !grow(buf, (size_t)n))
-        return rcgc_kit_buf_append(buf, small, (size_t)n); /* counts / truncates */
-    va_start(ap, fmt);
-    vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    buf->len += (size_t)n;
-    return RCGC_OK;
+    /* Long output: format again, straight into the buffer. */
+    if (buf->status == RCGC_OK && grow(buf, (size_t)n)) {
+        va_start(ap, fmt);
+        vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        buf->len += (size_t)n;
+        return RCGC_OK;
+    }
+    if (!buf->heap) {
+        /* A fixed buffer: keep the prefix that fits, count everything. */
+        size_t room = buf->cap && buf->len < buf->cap - 1 ? buf->cap - buf->len : 0;
+        if (room > 1) {
+            va_start(ap, fmt);
+            vsnprintf(buf->data + buf->len, room, fmt, ap);
+            va_end(ap);
+        }
+        buf->len += (size_t)n;
+    }
+    return buf->status;
+}
+
+void rcgc__kit_buf_put_int(rcgc_kit_buf *buf, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag);
+    if (v < 0)
+        tmp[--i] = '-';
+    rcgc_kit_buf_append(buf, tmp + i, sizeof tmp - i);
 }
 
 /* ===================================================================== */
@@ -140,12 +166,22 @@ void rcgc__kit_float_repr(double v, rcgc_kit_buf *buf)
         rcgc_kit_buf_puts(buf, v > 0 ? "inf" : "-inf");
         return;
     }
+    /* Binary search for the fewest digits that read back exactly (17
+    ** always do). More digits of a correctly rounded result are never
+    ** farther from v, so the search finds the shortest in all but rare
+    ** power-of-two edge cases, where it may give one digit more; the result
+    ** always round-trips. */
     char tmp[40];
-    for (int prec = 0; prec < 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec, v);
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, v);
         if (strtod(tmp, NULL) == v)
-            break;
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
     /* tmp = [-]d[<point>ddd]e<sign>XX */
     char digits[24];
     size_t nd = 0;
@@ -226,7 +262,7 @@ static void repr(const void *obj, rcgc_kit_buf *buf, const repr_frame *up)
     switch (rcgc_kit_kind(obj)) {
     case RCGC_KIND_NONE: rcgc_kit_buf_puts(buf, "None"); break;
     case RCGC_KIND_BOOL: rcgc_kit_buf_puts(buf, rcgc_bool_value(obj) ? "True" : "False"); break;
-    case RCGC_KIND_INT: rcgc_kit_buf_printf(buf, "%lld", (long long)rcgc_int_value(obj)); break;
+    case RCGC_KIND_INT: rcgc__kit_buf_put_int(buf, rcgc_int_value(obj)); break;
     case RCGC_KIND_FLOAT: rcgc__kit_float_repr(rcgc_float_value(obj), buf); break;
     case RCGC_KIND_STR:
     case RCGC_KIND_BYTES: rcgc__kit_str_repr(obj, buf); break;

@@ -366,6 +366,10 @@ TEST(kit_repr_of_foreign_objects_and_fixed_buffer_overflow)
     CHECK_EQ_INT(rcgc_kit_str(s, &b), RCGC_ENOMEM);
     CHECK_EQ_U64(b.len, 10);         /* the size needed */
     CHECK_EQ_STR(small, "0123456"); /* a truncated prefix */
+    rcgc_kit_buf_init_fixed(&b, small, sizeof small);
+    CHECK_EQ_INT(rcgc_kit_buf_printf(&b, "%0300d", 7), RCGC_ENOMEM); /* long text, fixed */
+    CHECK_EQ_U64(b.len, 300);
+    CHECK_EQ_STR(small, "0000000");
     rcgc_kit_buf_init(&b, e.heap);
     CHECK_EQ_INT(rcgc_kit_buf_printf(&b, "%0300d", 7), RCGC_OK);
     CHECK_EQ_U64(b.len, 300);
