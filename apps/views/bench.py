@@ -8,6 +8,7 @@ Prints BENCH.md RESULT lines:
 
   views/time-per-request         us per request, rcgc vs the same views on malloc
                                  (rcgc-views-malloc), leak sampling off on both
+  views/instructions-per-request the same, counted with callgrind (one worker)
   views/time-per-request-<mode>  us per request (1e6 / requests per second, 2 workers)
   views/p99-latency-<mode>       us, wrk's 99th percentile
   views/rss-growth-<N>-requests  % RSS growth over N requests on non-leaking views
@@ -96,6 +97,49 @@ def wrk(url, seconds, conns=16, script=None):
     return {"rps": rps, "requests": reqs, "p50": pct(50), "p99": pct(99)}
 
 
+def instructions_per_request(binary, paths, n1=100, n2=400):
+    """Instructions per request of the worker under callgrind (BENCH.md rule
+    7: counting where timing is noise): two runs of n1 and n2 requests on one
+    keep-alive connection; the difference divided by n2 - n1 removes start-up
+    and shut-down."""
+    import http.client
+    import shutil
+    if not shutil.which("valgrind"):
+        return None
+    totals = []
+    for n in (n1, n2):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "cg.%p")
+            p = subprocess.Popen(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                                  "--callgrind-out-file=" + out, binary, "--port", "0",
+                                  "--workers", "1", "--no-access-log", "--leak-sample", "0",
+                                  "--app-records", "2000"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                r, _, _ = select.select([p.stdout], [], [], 120)
+                line = p.stdout.readline() if r else ""
+                m = re.search(r"127\.0\.0\.1:(\d+) workers=1 master=(\d+)", line)
+                if not m:
+                    return None
+                c = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=60)
+                for i in range(n):
+                    c.request("GET", paths[i % len(paths)])
+                    c.getresponse().read()
+                c.close()
+            finally:
+                p.terminate()
+                p.wait(120)
+            worker = [f for f in os.listdir(d) if f != "cg.%s" % m.group(2)]
+            total = 0
+            for f in worker:
+                with open(os.path.join(d, f)) as fh:
+                    for ln in fh:
+                        if ln.startswith("totals:"):
+                            total = max(total, int(ln.split()[1]))
+            totals.append(total)
+    return (totals[1] - totals[0]) / (n2 - n1)
+
+
 def result(case, unit, ours, theirs="-", anchor="-", ratio="-"):
     print("RESULT bench=views/%s unit=%s ours=%s theirs=%s anchor=%s ratio=%s"
           % (case, unit, ours, theirs, anchor, ratio), flush=True)
@@ -138,6 +182,16 @@ def main():
         ratio = statistics.median(a / b for a, b in zip(sides["ours"], sides["theirs"]))
         result("time-per-request", "us", "%.1f" % statistics.median(sides["ours"]),
                "%.1f" % statistics.median(sides["theirs"]), "malloc-views", "%.2f" % ratio)
+
+    # 0b. Instructions per request, the same comparison counted.
+    if os.access(ANCHOR, os.X_OK):
+        paths = ["/hello/bench", "/items/17", "/sum/40/2", "/teach/log-capped",
+                 "/teach/stream?n=20", "/teach/materialise?n=20", "/teach/cache-strong?key=7"]
+        ours = instructions_per_request(BIN, paths)
+        theirs = instructions_per_request(ANCHOR, paths)
+        if ours and theirs:
+            result("instructions-per-request", "Ir", "%.0f" % ours, "%.0f" % theirs,
+                   "malloc-views", "%.2f" % (ours / theirs))
 
     # 1. Time per request and the pause under load: generational vs
     #    incremental, alternating in one run.
