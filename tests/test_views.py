@@ -213,6 +213,28 @@ def test_endpoints(s):
           "/debug/memory is a self-contained HTML dashboard")
 
 
+def test_concurrency(s):
+    """32 clients at once, 25 keep-alive requests each: every answer is right,
+    and both workers took some (one SO_REUSEPORT socket each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(k):
+        c = s.conn()
+        seen, ok = set(), 0
+        for i in range(25):
+            st, h, d = s.json("GET", "/sum/%d/%d" % (k, i), conn=c)
+            ok += st == 200 and d["sum"] == k + i
+            seen.add(h.get("x-rcgc-worker"))
+        c.close()
+        return ok, seen
+
+    with ThreadPoolExecutor(32) as ex:
+        results = list(ex.map(client, range(32)))
+    check(sum(ok for ok, _ in results) == 32 * 25, "32 concurrent clients all answered correctly")
+    workers = set().union(*(seen for _, seen in results))
+    check(len(workers) == s.workers, "connections spread over the workers (%s)" % sorted(workers))
+
+
 def test_gc_control(s):
     st, h, d = s.json("POST", "/debug/gc/collect?generation=2&worker=all")
     check(st == 200 and len(d["workers"]) == s.workers and all(w["done"] for w in d["workers"]),
@@ -463,6 +485,7 @@ def main():
     try:
         test_endpoints(s)
         test_bad_input(s)
+        test_concurrency(s)
         test_no_leak_on_bad_input(s)
         test_gc_control(s)
         test_leak_verdicts(s)
