@@ -853,6 +853,14 @@ void rcgc_trace_frame_pop(rcgc_heap *heap);
 rcgc_status rcgc_trace_tag_push(rcgc_heap *heap, const char *tag);
 void rcgc_trace_tag_pop(rcgc_heap *heap);
 
+/* Write every traced block still alive through the output hook, grouped by
+** allocation site (most recent frame) and type, largest first; for
+** objects, how many are held from outside rcgc's graph (refcount minus the
+** references other tracked objects hold: what C code still owns) versus
+** only by other objects. Runs at rcgc_heap_free() when tracing and
+** leak_report are on. Returns the number of groups. */
+size_t rcgc_trace_leak_report(rcgc_heap *heap);
+
 /* The site-capturing entry points behind the macros below. */
 void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems,
                   const char *file, int line, const char *func);

@@ -7,6 +7,7 @@
 */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "trace.h"
@@ -987,9 +988,168 @@ size_t rcgc__trace_check(rcgc_heap *heap)
     return bad;
 }
 
+/* ===================================================================== */
+/* Leak report                                                           */
+/* ===================================================================== */
+
+/*
+** Everything still traced, grouped by (allocation site, type), with how
+** many objects are held from outside rcgc's graph. QuickJS's trick: an
+** object's references from other objects are counted by traversing every
+** tracked object; refcount minus those internal references is what the
+** program (C locals, globals, foreign structures) still holds. An object
+** held only from inside the graph is kept alive by other leaked objects
+** (or is part of an uncollected cycle).
+*/
+struct leak_obj {
+    uintptr_t head; /* object header address, 0 = empty */
+    uint32_t internal;
+};
+
+struct leak_map {
+    struct leak_obj *v;
+    size_t cap;
+};
+
+static struct leak_obj *leak_find(struct leak_map *m, const void *head)
+{
+    size_t i = (size_t)(((uint64_t)(uintptr_t)head * 0x9E3779B97F4A7C15ull) >> 32) & (m->cap - 1);
+    for (; m->v[i].head; i = (i + 1) & (m->cap - 1))
+        if (m->v[i].head == (uintptr_t)head)
+            return &m->v[i];
+    return &m->v[i];
+}
+
+static int leak_count_ref(void *obj, void *arg)
+{
+    struct leak_obj *o = leak_find(arg, rcgc__head_of(obj));
+    if (o->head)
+        o->internal++;
+    return 0;
+}
+
+static int leak_visit(void *obj, void *arg)
+{
+    return rcgc_gc_get_referents(obj, leak_count_ref, arg);
+}
+
+struct leak_group {
+    const struct rcgc_traceback *tb;
+    const char *type;
+    size_t count, bytes, outside;
+};
+
+static int leak_group_order(const void *pa, const void *pb)
+{
+    const struct leak_group *a = pa, *b = pb;
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes ? -1 : 1;
+    return a->count > b->count ? -1 : a->count < b->count;
+}
+
+size_t rcgc_trace_leak_report(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    if (!t || !t->count)
+        return 0;
+    t->busy = true;
+    size_t nobj = 0, ngroups = 0, gcap = 64;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->traces[i].tb && t->traces[i].domain == RCGC_TRACE_DOMAIN_HEAP &&
+            rcgc__mem_is_obj_block(&heap->mem, (const void *)t->traces[i].ptr))
+            nobj++;
+    struct leak_map map = {NULL, 16};
+    while (map.cap < nobj * 2)
+        map.cap *= 2;
+    map.v = rcgc__trace_alloc(heap, map.cap * sizeof *map.v);
+    struct leak_group *g = rcgc__trace_alloc(heap, gcap * sizeof *g);
+    if (!map.v || !g) {
+        rcgc_heap_printf(heap, "rcgc: leak report: out of memory\n");
+        goto out;
+    }
+    memset(map.v, 0, map.cap * sizeof *map.v);
+    for (size_t i = 0; i < t->cap; i++) {
+        const rcgc__tentry *e = &t->traces[i];
+        if (e->tb && e->domain == RCGC_TRACE_DOMAIN_HEAP &&
+            rcgc__mem_is_obj_block(&heap->mem, (const void *)e->ptr))
+            leak_find(&map, (const void *)e->ptr)->head = e->ptr;
+    }
+    /* References among objects: from every tracked object, traced or not. */
+    rcgc_gc_visit_objects(heap, -1, leak_visit, &map);
+    rcgc_gc_visit_objects(heap, RCGC_GC_FROZEN, leak_visit, &map);
+    size_t total_bytes = 0, total = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        const rcgc__tentry *e = &t->traces[i];
+        if (!e->tb)
+            continue;
+        const char *type = NULL;
+        size_t outside = 0;
+        if (e->domain == RCGC_TRACE_DOMAIN_HEAP &&
+            rcgc__mem_is_obj_block(&heap->mem, (const void *)e->ptr)) {
+            const rcgc__head *h = (const rcgc__head *)e->ptr;
+            type = h->type_ && h->type_ < heap->ntypes && heap->types[h->type_]->name
+                       ? heap->types[h->type_]->name
+                       : "?";
+            uint32_t internal = leak_find(&map, h)->internal;
+            outside = h->refcnt_ >= RCGC_IMMORTAL_MIN || h->refcnt_ > internal;
+        } else if (e->domain != RCGC_TRACE_DOMAIN_HEAP) {
+            type = "<foreign>";
+        }
+        size_t k = 0;
+        while (k < ngroups && !(g[k].tb == e->tb && g[k].type == type))
+            k++;
+        if (k == ngroups) {
+            if (ngroups == gcap) {
+                struct leak_group *ng = rcgc__trace_alloc(heap, 2 * gcap * sizeof *g);
+                if (!ng) {
+                    rcgc_heap_printf(heap, "rcgc: leak report: out of memory\n");
+                    goto out;
+                }
+                memcpy(ng, g, gcap * sizeof *g);
+                rcgc__trace_free(heap, g, gcap * sizeof *g);
+                g = ng;
+                gcap *= 2;
+            }
+            g[ngroups++] = (struct leak_group){e->tb, type, 0, 0, 0};
+        }
+        g[k].count++;
+        g[k].bytes += e->size;
+        g[k].outside += outside;
+        total++;
+        total_bytes += e->size;
+    }
+    qsort(g, ngroups, sizeof *g, leak_group_order);
+    rcgc_heap_printf(heap, "rcgc: leak report: %zu traced block(s), %zu B, in %zu group(s) "
+                           "by allocation site and type:\n", total, total_bytes, ngroups);
+    for (size_t k = 0; k < ngroups; k++) {
+        resolve_tb(heap, (struct rcgc_traceback *)g[k].tb);
+        rcgc_frame f = rcgc_traceback_frame(g[k].tb, g[k].tb->nframe - 1);
+        rcgc_heap_printf(heap, "  %zu x %s, %zu B, allocated at %s:%u in %s", g[k].count,
+                         g[k].type ? g[k].type : "<raw>", g[k].bytes, f.filename, f.lineno,
+                         f.function);
+        if (g[k].type && strcmp(g[k].type, "<foreign>") != 0) {
+            if (g[k].outside)
+                rcgc_heap_printf(heap, "; %zu held from outside rcgc's graph\n", g[k].outside);
+            else
+                rcgc_heap_printf(heap, "; all held only by other objects\n");
+        } else {
+            rcgc_heap_printf(heap, "\n");
+        }
+    }
+out:
+    if (g)
+        rcgc__trace_free(heap, g, gcap * sizeof *g);
+    if (map.v)
+        rcgc__trace_free(heap, map.v, map.cap * sizeof *map.v);
+    t->busy = false;
+    return ngroups;
+}
+
 void rcgc__trace_heap_fini(rcgc_heap *heap)
 {
     if (!heap->trace)
         return;
+    if (heap->leak_report)
+        (void)rcgc_trace_leak_report(heap);
     tracer_free(heap);
 }

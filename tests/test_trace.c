@@ -736,3 +736,63 @@ TEST(trace_native_stacks_are_unwound_and_symbolised_lazily)
     CHECK_HEAP(h);
     rcgc_heap_free(h);
 }
+
+/* ---- Leak report ------------------------------------------------------ */
+
+typedef struct link {
+    void *next;
+} link;
+
+static int link_traverse(void *o, rcgc_visit_fn visit, void *arg)
+{
+    RCGC_VISIT(((link *)o)->next);
+    return 0;
+}
+
+static void link_clear(void *o)
+{
+    RCGC_CLEAR(((link *)o)->next);
+}
+
+static const rcgc_type link_type = {"link", sizeof(link), 0, 0, link_traverse, link_clear,
+                                    NULL, NULL};
+
+TEST(trace_leak_report_groups_by_site_and_subtracts_internal_references)
+{
+    rcgc_heap *h = th_heap_new();
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    /* A chain head -> a1 -> a2: only the head is held from outside. */
+    link *chain[3];
+    for (int i = 0; i < 3; i++)
+        chain[i] = rcgc_new(h, &link_type);
+    chain[0]->next = chain[1]; /* the creation references move into the chain */
+    chain[1]->next = chain[2];
+    /* A cycle c0 <-> c1 nobody holds (the program dropped it, no collection). */
+    link *c0 = rcgc_new(h, &link_type), *c1 = rcgc_new(h, &link_type);
+    c0->next = c1;
+    c1->next = rcgc_ref(c0);
+    rcgc_unref(c0);
+    char *raw = rcgc_malloc(h, 100);
+    (void)raw;
+    th_output_clear();
+    CHECK_EQ_U64(rcgc_trace_leak_report(h), 3);
+    CHECK_CONTAINS(th_output, "leak report: 6 traced block(s)");
+    CHECK_CONTAINS(th_output, "3 x link, 72 B, allocated at");
+    CHECK_CONTAINS(th_output, "; 1 held from outside rcgc's graph");
+    CHECK_CONTAINS(th_output, "2 x link, 48 B, allocated at");
+    CHECK_CONTAINS(th_output, "; all held only by other objects");
+    CHECK_CONTAINS(th_output, "1 x <raw>, 100 B");
+    CHECK_CONTAINS(th_output, "test_trace.c:");
+    /* At heap free the same report comes out when leak_report is on. */
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.leak_report = true;
+    rcgc_heap *h2 = th_heap_new_cfg(&cfg);
+    CHECK_EQ_INT(rcgc_trace_start(h2, 1), RCGC_OK);
+    void *keep = rcgc_new(h2, &link_type);
+    (void)keep;
+    th_output_clear();
+    rcgc_heap_free(h2);
+    CHECK_CONTAINS(th_output, "1 x link, 24 B");
+    rcgc_heap_free(h);
+}
