@@ -96,6 +96,7 @@ export PYTHONPATH=$BENCH${PYTHONPATH:+:$PYTHONPATH} PYTHONDONTWRITEBYTECODE=1
 # Machine information, one '# key: value' line each (report.py reads them).
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+# shellcheck disable=SC1091 # the system's os-release, read if present
 os=$( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null || echo unknown)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain -- src include 2>/dev/null)" ]; then
