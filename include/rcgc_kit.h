@@ -336,6 +336,55 @@ rcgc_status rcgc_json_decode(rcgc_kit *kit, const char *text, size_t len,
                              const rcgc_json_options *opt, void **out,
                              rcgc_json_error *err);
 
+/* ===================================================================== */
+/* Allocation sites                                                      */
+/* ===================================================================== */
+
+/* With allocation tracing on (rcgc_trace_start), the objects a constructor
+** or rcgc_json_decode makes are attributed to the caller's line, as
+** rcgc_new is: the macros below pass the site (define RCGC_NO_SITE_MACROS to
+** call the plain functions, whose objects are then traced to the kit).
+** Growth of a list's or dict's array is traced to the kit's own lines. */
+void *rcgc_int_new_at(rcgc_kit *kit, int64_t value, const char *file, int line,
+                      const char *func);
+void *rcgc_float_new_at(rcgc_kit *kit, double value, const char *file, int line,
+                        const char *func);
+void *rcgc_str_new_at(rcgc_kit *kit, const char *utf8, size_t len, const char *file, int line,
+                      const char *func);
+void *rcgc_str_new_cstr_at(rcgc_kit *kit, const char *utf8, const char *file, int line,
+                           const char *func);
+void *rcgc_str_printf_at(rcgc_kit *kit, const char *file, int line, const char *func,
+                         const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+void *rcgc_str_concat_at(rcgc_kit *kit, const void *a, const void *b, const char *file,
+                         int line, const char *func);
+void *rcgc_bytes_new_at(rcgc_kit *kit, const void *data, size_t len, const char *file,
+                        int line, const char *func);
+void *rcgc_list_new_at(rcgc_kit *kit, size_t capacity_hint, const char *file, int line,
+                       const char *func);
+void *rcgc_dict_new_at(rcgc_kit *kit, const char *file, int line, const char *func);
+rcgc_status rcgc_json_decode_at(rcgc_kit *kit, const char *text, size_t len,
+                                const rcgc_json_options *opt, void **out,
+                                rcgc_json_error *err, const char *file, int line,
+                                const char *func);
+
+#if !defined(RCGC_NO_SITE_MACROS) && !defined(RCGC_KIT_NO_SITE_MACROS)
+#define rcgc_int_new(kit, v) rcgc_int_new_at((kit), (v), RCGC_HERE)
+#define rcgc_float_new(kit, v) rcgc_float_new_at((kit), (v), RCGC_HERE)
+#define rcgc_str_new(kit, s, n) rcgc_str_new_at((kit), (s), (n), RCGC_HERE)
+#define rcgc_str_new_cstr(kit, s) rcgc_str_new_cstr_at((kit), (s), RCGC_HERE)
+#define rcgc_str_printf(kit, ...) rcgc_str_printf_at((kit), RCGC_HERE, __VA_ARGS__)
+#define rcgc_str_concat(kit, a, b) rcgc_str_concat_at((kit), (a), (b), RCGC_HERE)
+#define rcgc_bytes_new(kit, p, n) rcgc_bytes_new_at((kit), (p), (n), RCGC_HERE)
+#define rcgc_list_new(kit, n) rcgc_list_new_at((kit), (n), RCGC_HERE)
+#define rcgc_dict_new(kit) rcgc_dict_new_at((kit), RCGC_HERE)
+#define rcgc_json_decode(kit, t, n, o, out, e)                                \
+    rcgc_json_decode_at((kit), (t), (n), (o), (out), (e), RCGC_HERE)
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,8 @@
 ** atomic number types (none, bool, int, float) and the generic entry points
 ** every kit object supports: kind, truth, hash, equality, size.
 ** Top layer: uses only the public API (rcgc.h); str/bytes, list, dict, text
-** and JSON live in kit_str.c, kit_list.c, kit_dict.c, kit_text.c, json.c.
+** and JSON live in kit_str.c, kit_list.c, kit_dict.c, kit_text.c, json.c;
+** the site-capturing entry points in kit_site.c.
 */
 #include <math.h>
 #include <string.h>
@@ -72,7 +73,7 @@ void rcgc_kit_config_init(rcgc_kit_config *cfg)
 /* A new immortal object, counted by the kit; NULL when out of memory. */
 static void *new_immortal(rcgc_kit *kit, const rcgc_type *type)
 {
-    void *obj = rcgc_new(kit->heap, type);
+    void *obj = rcgc__kit_new(kit, type, 0);
     if (obj) {
         rcgc_set_immortal(obj);
         kit->nimmortal++;
@@ -160,7 +161,7 @@ void *rcgc_int_new(rcgc_kit *kit, int64_t value)
 {
     if (value >= KIT_SMALL_MIN && value <= KIT_SMALL_MAX && kit->small[0])
         return kit->small[value - KIT_SMALL_MIN];
-    kit_int *o = rcgc_new(kit->heap, &rcgc__kit_int_type);
+    kit_int *o = rcgc__kit_new(kit, &rcgc__kit_int_type, 0);
     if (o)
         o->value = value;
     return o;
@@ -273,7 +274,7 @@ rcgc_status rcgc_int_mod(rcgc_kit *kit, const void *a, const void *b, void **out
 
 void *rcgc_float_new(rcgc_kit *kit, double value)
 {
-    kit_float *o = rcgc_new(kit->heap, &rcgc__kit_float_type);
+    kit_float *o = rcgc__kit_new(kit, &rcgc__kit_float_type, 0);
     if (o)
         o->value = value;
     return o;

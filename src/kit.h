@@ -7,6 +7,9 @@
 #ifndef RCGC_KIT_INTERNAL_H
 #define RCGC_KIT_INTERNAL_H
 
+/* The kit's own files call the plain functions: the site macros of
+** rcgc_kit.h would attribute their allocations to the kit's lines. */
+#define RCGC_KIT_NO_SITE_MACROS
 #include "rcgc_kit.h"
 
 /* The small-int cache covers CPython's range. */
@@ -29,7 +32,37 @@ struct rcgc_kit {
     uint64_t hash_key[2];
     bool untrack_dicts;
     bool callback_added;     /* the full-collection untracking callback */
+    /* The caller's source line while a public *_at entry point runs (file
+    ** NULL otherwise): objects made meanwhile are traced to it. */
+    const char *site_file;
+    int site_line;
+    const char *site_func;
 };
+
+/* Every kit object is made here, traced to the public caller's site. */
+static inline void *rcgc__kit_new(rcgc_kit *kit, const rcgc_type *type, size_t nitems)
+{
+    if (kit->site_file)
+        return rcgc_new_at(kit->heap, type, nitems, kit->site_file, kit->site_line,
+                           kit->site_func);
+    return rcgc_new_var(kit->heap, type, nitems);
+}
+
+/* Run 'call' (assigned to 'result') with the caller's site set. */
+#define KIT_AT(kit, result, call)                                             \
+    do {                                                                      \
+        const char *sf_ = (kit)->site_file, *sfn_ = (kit)->site_func;         \
+        int sl_ = (kit)->site_line;                                           \
+        if (!sf_) {                                                           \
+            (kit)->site_file = file;                                          \
+            (kit)->site_line = line;                                          \
+            (kit)->site_func = func;                                          \
+        }                                                                     \
+        result = call;                                                        \
+        (kit)->site_file = sf_;                                               \
+        (kit)->site_line = sl_;                                               \
+        (kit)->site_func = sfn_;                                              \
+    } while (0)
 
 typedef struct kit_bool { bool value; } kit_bool;
 typedef struct kit_int { int64_t value; } kit_int;

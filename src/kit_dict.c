@@ -79,7 +79,7 @@ static bool is_dict(const void *obj) { return rcgc__kit_is(obj, &rcgc__kit_dict_
 
 void *rcgc_dict_new(rcgc_kit *kit)
 {
-    kit_dict *d = rcgc_new(kit->heap, &rcgc__kit_dict_type);
+    kit_dict *d = rcgc__kit_new(kit, &rcgc__kit_dict_type, 0);
     if (d && kit->untrack_dicts)
         rcgc_untrack(d); /* nothing in it can make a cycle yet */
     return d;

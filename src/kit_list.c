@@ -61,7 +61,7 @@ static rcgc_status reserve(kit_list *l, size_t need)
 
 void *rcgc_list_new(rcgc_kit *kit, size_t capacity_hint)
 {
-    kit_list *l = rcgc_new(kit->heap, &rcgc__kit_list_type);
+    kit_list *l = rcgc__kit_new(kit, &rcgc__kit_list_type, 0);
     if (l && capacity_hint && reserve(l, capacity_hint) != RCGC_OK) {
         rcgc_unref(l);
         return NULL;

@@ -147,7 +147,7 @@ static kit_str *alloc_str(rcgc_kit *kit, const rcgc_type *type, size_t len)
 {
     if (len >= SIZE_MAX / 2)
         return NULL;
-    kit_str *s = rcgc_new_var(kit->heap, type, len + 1);
+    kit_str *s = rcgc__kit_new(kit, type, len + 1);
     if (s)
         s->len = len;
     return s;

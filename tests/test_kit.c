@@ -379,3 +379,39 @@ TEST(kit_repr_of_foreign_objects_and_fixed_buffer_overflow)
     rcgc_unref(o);
     kt_close(&e);
 }
+
+/* With tracing on, kit objects are attributed to the caller's line, also
+** the ones rcgc_json_decode makes (the site macros of rcgc_kit.h). */
+static void check_site(rcgc_heap *heap, const void *obj, int line)
+{
+    const rcgc_traceback *tb = rcgc_trace_get_object_traceback(heap, obj);
+    CHECK(tb != NULL);
+    if (!tb)
+        return;
+    rcgc_frame f = rcgc_traceback_frame(tb, rcgc_traceback_nframe(tb) - 1);
+    CHECK_CONTAINS(f.filename, "test_kit.c");
+    CHECK_EQ_INT(f.lineno, line);
+}
+
+TEST(kit_objects_are_traced_to_the_callers_line)
+{
+    kt_env e = kt_open();
+    CHECK_EQ_INT(rcgc_trace_start(e.heap, 1), RCGC_OK);
+    void *i = rcgc_int_new(e.kit, 100000);
+    int line_i = __LINE__ - 1;
+    void *s = rcgc_str_printf(e.kit, "%d", 5);
+    int line_s = __LINE__ - 1;
+    void *v;
+    CHECK_EQ_INT(rcgc_json_decode(e.kit, "[[1.5, \"x\"]]", 12, NULL, &v, NULL), RCGC_OK);
+    int line_v = __LINE__ - 1;
+    check_site(e.heap, i, line_i);
+    check_site(e.heap, s, line_s);
+    check_site(e.heap, v, line_v);
+    check_site(e.heap, rcgc_list_get(v, 0), line_v);
+    check_site(e.heap, rcgc_list_get(rcgc_list_get(v, 0), 1), line_v);
+    rcgc_unref(i);
+    rcgc_unref(s);
+    rcgc_unref(v);
+    rcgc_trace_stop(e.heap);
+    kt_close(&e);
+}
