@@ -35,7 +35,7 @@ SAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks
 # --track-origins=yes (where an uninitialised value came from) makes the demo
 # 30x slower here; add it by hand when chasing one: make valgrind VALGRIND_FLAGS=...
 VALGRIND_FLAGS ?= --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-                  --child-silent-after-fork=yes --quiet
+                  --child-silent-after-fork=yes --quiet --suppressions=$(CURDIR)/tools/valgrind.supp
 # Tests not to run under valgrind (ctest -E regex): the shell scripts that
 # CMakeLists.txt registers check the tree, not the library's memory.
 VALGRIND_EXCLUDE ?= ^project\.
