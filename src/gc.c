@@ -270,13 +270,26 @@ typedef struct visit_ctx {
     rcgc_heap *heap;
     rcgc__head *list;
     rcgc__head *owner;
+    uintptr_t base;   /* the heap's region, for the cross-heap check */
+    size_t bytes;
 } visit_ctx;
+
+static void visit_init(visit_ctx *v, rcgc_heap *heap, rcgc__head *list)
+{
+    v->heap = heap;
+    v->list = list;
+    v->owner = NULL;
+    v->base = (uintptr_t)heap->mem.base;
+    v->bytes = heap->mem.region_bytes;
+}
 
 static int visit_decref(void *obj, void *arg)
 {
     visit_ctx *v = arg;
     rcgc__head *h = rcgc__head_of(obj);
-    if (rcgc__mem_heap_of(obj) != v->heap)
+    /* Every object of this heap lies in its region: two instructions and
+    ** no memory access, unlike asking the segment header for the heap. */
+    if ((uintptr_t)obj - v->base >= v->bytes)
         rcgc__panic_obj(v->heap, v->owner + 1,
                         "traverse visited an object of another heap (%p)", obj);
     if (h->flags_ & RCGC__F_COLLECTING) {
@@ -296,7 +309,8 @@ static void subtract_refs(rcgc_heap *heap, rcgc__head *young)
 {
     struct rcgc__mem *m = MEM(heap);
     uint32_t end = HD(m, young);
-    visit_ctx v = {heap, young, NULL};
+    visit_ctx v;
+    visit_init(&v, heap, young);
     for (uint32_t x = young->next_; x != end; x = H(m, x)->next_) {
         rcgc__head *h = H(m, x);
         v.owner = h;
@@ -328,12 +342,14 @@ static int visit_reachable(void *obj, void *arg)
     return 0;
 }
 
-/* Move everything not reachable from outside the set to 'unreachable'. */
-static void move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable)
+/* Move everything not reachable from outside the set to 'unreachable'.
+** Returns the number of survivors left on 'young'. */
+static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable)
 {
     struct rcgc__mem *m = MEM(heap);
     uint32_t end = HD(m, young);
-    visit_ctx v = {heap, young, NULL};
+    visit_ctx v;
+    visit_init(&v, heap, young);
     rcgc__head *prev = young;
     while (prev->next_ != end) {
         rcgc__head *h = H(m, prev->next_);
@@ -350,21 +366,26 @@ static void move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unr
         }
     }
     /* Survivors: make the list doubly linked again and leave the set. */
+    size_t survivors = 0;
     prev = young;
     for (uint32_t x = young->next_; x != end; x = H(m, x)->next_) {
         rcgc__head *h = H(m, x);
         h->prev_ = HD(m, prev);
         h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
         prev = h;
+        survivors++;
     }
     young->prev_ = HD(m, prev);
+    return survivors;
 }
 
-static size_t deduce_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable)
+/* Returns the number of candidates; *survivors gets those left on young. */
+static size_t deduce_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable,
+                                 size_t *survivors)
 {
     size_t n = update_refs(heap, young);
     subtract_refs(heap, young);
-    move_unreachable(heap, young, unreachable);
+    *survivors = move_unreachable(heap, young, unreachable);
     return n;
 }
 
@@ -399,7 +420,8 @@ static void move_uncollectable(rcgc_heap *heap, rcgc__head *unreachable, rcgc__h
             h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
         }
     }
-    visit_ctx v = {heap, finalizers, NULL};
+    visit_ctx v;
+    visit_init(&v, heap, finalizers);
     end = HD(m, finalizers);
     for (uint32_t x = finalizers->next_; x != end; x = H(m, x)->next_) {
         rcgc__head *h = H(m, x);
@@ -539,7 +561,7 @@ static void handle_resurrected(rcgc_heap *heap, rcgc__head *unreachable,
         H(m, x)->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
     update_refs(heap, unreachable);
     subtract_refs(heap, unreachable);
-    move_unreachable(heap, unreachable, still_unreachable);
+    (void)move_unreachable(heap, unreachable, still_unreachable);
     list_merge(m, unreachable, old);
 }
 
@@ -612,12 +634,13 @@ static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old
     list_init(m, finalizers);
     list_init(m, still);
 
-    size_t candidates = deduce_unreachable(heap, young, unreachable);
+    size_t survivors;
+    size_t candidates = deduce_unreachable(heap, young, unreachable, &survivors);
 
     /* Survivors move up one generation (the oldest stays). */
     if (young != old) {
         if (generation == RCGC_GC_GENERATIONS - 2) {
-            size_t promoted = list_size(m, young);
+            size_t promoted = survivors;
             gc->long_lived_pending += promoted;
             if (gc->mode == RCGC_GC_INCREMENTAL)
                 gc->inc_debt += promoted * INC_WORK_FACTOR;
@@ -625,7 +648,7 @@ static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old
         list_merge(m, young, old);
     } else {
         gc->long_lived_pending = 0;
-        gc->long_lived_total = list_size(m, young);
+        gc->long_lived_total = survivors;
     }
 
     move_uncollectable(heap, unreachable, finalizers);
