@@ -492,6 +492,11 @@ uint64_t rcgc_fault_allocations(rcgc_heap *heap);
 void rcgc_page_hooks_default(rcgc_page_hooks *out);
 void rcgc_large_hooks_default(rcgc_large_hooks *out);
 
+/* Give every free page of the heap back to the OS now: empty arenas
+** (including the ones kept to avoid thrashing) and free segments of arenas
+** in use (malloc_trim / mi_collect). Later allocations commit again. */
+void rcgc_mem_trim(rcgc_heap *heap);
+
 /* CPython's _PyMem_IsPtrFreed: true for NULL and for a pointer whose every
 ** byte is a debug fill pattern (0xCD new, 0xDD freed, 0xFD guard), i.e. a
 ** pointer read out of uninitialised or freed debug memory. */
@@ -529,9 +534,8 @@ bool rcgc_ptr_is_freed(const void *p);
     X(arenas_reclaimed, "arenas returned to the OS, cumulative")              \
     X(arenas_highwater, "most arenas in use at once")                         \
     X(arenas_current, "arenas in use now (1 MiB each)")                       \
-    X(alloc_calls, "allocations (object, raw malloc/calloc/realloc moves)")  \
-    X(free_calls, "frees (object and raw)")                                   \
-    X(fault_allocations, "allocations counted for fault injection")
+    X(alloc_calls, "allocations attempted (objects, raw blocks, arenas, tables)") \
+    X(fault_allocations, "allocations counted since the last rcgc_fault_set")
 
 typedef struct rcgc_mem_stats {
     size_t struct_size; /* set by the caller: sizeof(rcgc_mem_stats) */

@@ -196,9 +196,8 @@ static struct found find_raw(struct rcgc__mem *m, const void *p, const char *op)
     struct found f = {FOUND_NONE, NULL, NULL, NULL, 0};
     const char *b = m->debug ? (const char *)p - RCGC__DBG_HDR : (const char *)p;
     if (in_region(m, p)) {
-        struct rcgc__pool *pool = rcgc__seg_owner(m, b);
-        if (!pool || pool->kind != RCGC__SEG_POOL || !rcgc__pool_is_live(pool, b) ||
-            pool->family != RCGC__FAM_RAW)
+        struct rcgc__pool *pool = rcgc__pool_of_live(m, b, RCGC__FAM_RAW);
+        if (!pool)
             rcgc__mem_bad_pointer(m, p, op, NULL);
         f.where = FOUND_POOL;
         f.pool = pool;
@@ -222,14 +221,14 @@ static struct found find_raw(struct rcgc__mem *m, const void *p, const char *op)
 
 static void *raw_alloc(struct rcgc__mem *m, size_t n, bool zero)
 {
-    m->nmalloc++;
     if (m->debug) {
         if (n > SIZE_MAX - RCGC__DBG_HDR - RCGC__DBG_TAIL)
             return NULL;
         size_t total = RCGC__DBG_HDR + n + RCGC__DBG_TAIL;
         void *b;
         if (total <= RCGC__SMALL_MAX) {
-            b = rcgc__pool_alloc(m, RCGC__FAM_RAW, rcgc__size_class(total));
+            bool zero_;
+            b = rcgc__pool_take(m, RCGC__FAM_RAW, rcgc__size_class(total), &zero_);
             if (b)
                 total = ((struct rcgc__pool *)((uintptr_t)b & ~(SEG - 1)))->size;
         } else {
@@ -239,7 +238,8 @@ static void *raw_alloc(struct rcgc__mem *m, size_t n, bool zero)
     }
     void *b;
     if (n <= RCGC__SMALL_MAX) {
-        b = rcgc__pool_alloc(m, RCGC__FAM_RAW, rcgc__size_class(n));
+        bool zero_;
+        b = rcgc__pool_take(m, RCGC__FAM_RAW, rcgc__size_class(n), &zero_);
     } else {
         b = big_alloc(m, n);
     }
@@ -262,12 +262,32 @@ static void *traced(rcgc_heap *heap, void *p, size_t bytes)
 
 /* Parenthesised names: rcgc.h makes rcgc_malloc/calloc/realloc macros that
 ** capture the call site (trace.c's *_at); the functions stay exported. */
-void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void *malloc_slow(rcgc_heap *heap, size_t bytes)
 {
     struct rcgc__mem *m = &heap->mem;
     if (rcgc__fault_hit(m))
         return NULL;
     return traced(heap, raw_alloc(m, bytes, false), bytes);
+}
+
+/* The fast path: a small block from the head pool of its class, no debug
+** framing, no tracing, no fault pending. Everything else: malloc_slow. */
+void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
+{
+    struct rcgc__mem *m = &heap->mem;
+    if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug && !heap->trace)) {
+        struct rcgc__pool *p = m->used[RCGC__FAM_RAW][rcgc__size_class(bytes)];
+        uint64_t n = m->nallocs + 1;
+        if (RCGC__LIKELY(p != NULL && n < m->fail_first)) {
+            bool zero;
+            m->nallocs = n;
+            return rcgc__pool_take_from(m, p, &zero);
+        }
+    }
+    return malloc_slow(heap, bytes);
 }
 
 void *(rcgc_calloc)(rcgc_heap *heap, size_t count, size_t size)
@@ -282,15 +302,17 @@ void *(rcgc_calloc)(rcgc_heap *heap, size_t count, size_t size)
 
 static void raw_free_found(struct rcgc__mem *m, struct found *f)
 {
-    m->nfree_calls++;
     if (f->where == FOUND_POOL) {
-        rcgc__pool_free_block(m, f->pool, f->block);
+        rcgc__pool_give(m, f->pool, f->block);
     } else {
         big_release(m, f->big);
     }
 }
 
-void rcgc_free(rcgc_heap *heap, void *ptr)
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void free_slow(rcgc_heap *heap, void *ptr)
 {
     if (!ptr)
         return;
@@ -301,6 +323,19 @@ void rcgc_free(rcgc_heap *heap, void *ptr)
     if (heap->trace) /* allocation tracing */
         rcgc__trace_on_free(heap, ptr);
     raw_free_found(m, &f);
+}
+
+/* The fast path: a live raw pool block, no debug framing, no tracing. */
+void rcgc_free(rcgc_heap *heap, void *ptr)
+{
+    struct rcgc__mem *m = &heap->mem;
+    struct rcgc__pool *pool;
+    if (RCGC__LIKELY(!m->debug && !heap->trace &&
+                     (pool = rcgc__pool_of_live(m, ptr, RCGC__FAM_RAW)) != NULL)) {
+        rcgc__pool_give(m, pool, ptr);
+        return;
+    }
+    free_slow(heap, ptr);
 }
 
 static void *realloc_untraced(rcgc_heap *heap, void *ptr, size_t bytes)
@@ -390,6 +425,7 @@ bool rcgc_owns(rcgc_heap *heap, const void *ptr)
 void rcgc_fault_set(rcgc_heap *heap, uint64_t first, uint64_t last)
 {
     struct rcgc__mem *m = &heap->mem;
+    m->nallocs_before += m->nallocs;
     m->nallocs = 0;
     m->fail_first = first ? first : 1;
     m->fail_last = last ? last : UINT64_MAX;

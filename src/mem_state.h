@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rcgc.h"
 
@@ -59,8 +60,8 @@ enum {
 struct rcgc__pool {
     struct rcgc__seghdr seg; /* must be first */
     uint8_t kind;            /* RCGC__SEG_POOL */
+    uint8_t family;          /* RCGC__FAM_* (next to kind: one 16-bit test) */
     uint8_t szidx;           /* size class 0..31 */
-    uint8_t family;          /* RCGC__FAM_* */
     uint8_t fresh;           /* virgin blocks read zero (never-used pages) */
     uint16_t capacity;       /* blocks this pool can hold */
     uint16_t nused;          /* blocks handed out */
@@ -99,8 +100,10 @@ enum {
 **     committed; on the usable list iff nfree > 0;
 **   - the usable list is sorted by ascending nfree; m->nfp2last[k] is the
 **     last arena on it with nfree == k (0 = none);
-**   - at most one ACTIVE arena has nfree == 64 (the one kept to avoid
-**     thrashing; CPython bpo-37257);
+**   - at most m->keep_limit ACTIVE arenas have nfree == 64: empty arenas
+**     kept committed to avoid thrashing (CPython keeps one, bpo-37257; we
+**     keep 1..16, doubling the limit when an arena is needed right after
+**     one was returned, halving it as pool traffic goes on without that);
 **   - UNUSED arenas below m->hw are on the unused list; nothing of them is
 **     committed;
 **   - SPAN: 'span' arenas starting here hold one run; SPAN_TAIL: 'span' is
@@ -110,11 +113,12 @@ struct rcgc__arena {
     uint64_t used;      /* segment bitmap: in a pool or run */
     uint64_t head;      /* segment bitmap: first segment of a pool or run */
     uint64_t committed; /* segment bitmap: readable and writable */
+    uint64_t dirty;     /* segment bitmap: handed out since last committed */
     uint32_t next, prev;/* usable or unused list (arena index, 0 = none) */
     uint32_t span;
     uint16_t nfree;     /* free segments (ACTIVE) */
     uint8_t state;
-    uint8_t pad_;
+    uint8_t pad_[17];   /* 64 bytes: the table is indexed with a shift */
 };
 
 /* Large raw blocks (> 512 B) from the large hooks: an open-addressing set
@@ -148,15 +152,23 @@ struct rcgc__mem {
     uint32_t hw;           /* arenas [first_arena, hw) have been touched */
     uint32_t usable;       /* head of the usable list */
     uint32_t unused;       /* head of the unused list */
-    uint32_t nempty;       /* ACTIVE arenas with nfree == 64 (0 or 1) */
+    uint32_t nempty;       /* ACTIVE arenas with nfree == 64 */
+    uint32_t keep_limit;   /* empty arenas kept committed (1..16) */
+    uint32_t released_recently; /* arenas returned since one was needed */
+    uint32_t pool_events;  /* segments handed out since the last decay */
+    bool empty_reused;     /* a kept empty arena was taken since then */
     uint32_t nfp2last[RCGC__ARENA_SEGS + 1];
+    uint64_t nfp_bits;     /* bit k-1 set iff nfp2last[k] != 0 (k = 1..64) */
 
     /* Large raw blocks. */
     struct rcgc__big *big;
     size_t bigcap, bigcount;
 
     /* Accounting (statistics read these; check verifies them). */
-    size_t live_bytes;       /* usable bytes of live blocks */
+    /* Live blocks outside pools (runs, large raw blocks). Pool blocks are
+    ** not counted per call (the fast paths stay short): their totals are
+    ** the pools' nused, summed on demand (rcgc__mem_live_bytes, stats). */
+    size_t live_bytes;       /* bytes of live run and large blocks */
     size_t live_blocks;
     size_t big_bytes;        /* part of live_bytes in large raw blocks */
     size_t run_bytes;        /* segments held by runs (incl. headers) */
@@ -167,11 +179,12 @@ struct rcgc__mem {
     uint64_t arenas_reclaimed;
     uint64_t committed_bytes; /* bytes the page hooks hold committed */
     uint64_t returned_bytes;  /* bytes decommitted, cumulative */
-    uint64_t nmalloc, nfree_calls; /* calls, for statistics */
+    uint64_t nallocs_before; /* allocations counted before the last fault_set */
 };
 
 _Static_assert(sizeof(struct rcgc__pool) == RCGC__POOL_HDR, "pool header size");
 _Static_assert(sizeof(struct rcgc__run) == RCGC__RUN_HDR, "run header size");
+_Static_assert(sizeof(struct rcgc__arena) == 64, "arena descriptor size");
 _Static_assert(RCGC__ARENA_SEGS * 16384u == RCGC__ARENA_BYTES, "64 segments");
 
 /* ---- allocator-internal (region.c) ---- */
@@ -185,12 +198,13 @@ void *rcgc__seg_owner(const struct rcgc__mem *m, const void *p);
 size_t rcgc__region_check(struct rcgc__mem *m);
 
 /* ---- pool.c ---- */
-/* A block of a class and family (raw, not counted for fault injection). */
-void *rcgc__pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls);
-/* Free block b, a live block of pool p. */
-void rcgc__pool_free_block(struct rcgc__mem *m, struct rcgc__pool *p, void *b);
+/* Slow paths of rcgc__pool_take / rcgc__pool_give below. */
+struct rcgc__pool *rcgc__pool_new(struct rcgc__mem *m, unsigned fam, unsigned cls);
+void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p);
 /* True iff p is a live block start of this pool. */
 bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p);
+/* Live bytes and blocks in pools (a walk over the arenas). */
+void rcgc__pool_totals(const struct rcgc__mem *m, size_t *bytes, size_t *blocks);
 void *rcgc__run_alloc(struct rcgc__mem *m, size_t bytes, unsigned kind);
 void rcgc__run_free(struct rcgc__mem *m, struct rcgc__run *r);
 size_t rcgc__pool_check(struct rcgc__mem *m);
@@ -226,16 +240,113 @@ __attribute__((noreturn))
 void rcgc__mem_bad_pointer(struct rcgc__mem *m, const void *p, const char *op,
                            const char *why);
 
+#if defined(__GNUC__)
+#define RCGC__LIKELY(x) __builtin_expect(!!(x), 1)
+#define RCGC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define RCGC__LIKELY(x) (x)
+#define RCGC__UNLIKELY(x) (x)
+#endif
+
 /* ---- fault injection (inline: every allocation passes here) ---- */
 static inline bool rcgc__fault_hit(struct rcgc__mem *m)
 {
     uint64_t n = ++m->nallocs;
-    return n >= m->fail_first && n <= m->fail_last;
+    return RCGC__UNLIKELY(n >= m->fail_first) && n <= m->fail_last;
 }
 
+/* Class of an n-byte request, n <= 512: (n-1)/16, and class 0 for n = 0. */
 static inline unsigned rcgc__size_class(size_t n)
 {
-    return n ? (unsigned)((n - 1) >> 4) : 0u;
+    return (unsigned)((n + 15) >> 4) - (n != 0);
+}
+
+/* ---- pool fast paths (inline: every small allocation passes here) ---- */
+
+/* The live-map bit of the 16-byte unit that starts at b. */
+static inline unsigned rcgc__unit_of(const void *b)
+{
+    return (unsigned)(((uintptr_t)b & (RCGC__SEG_BYTES - 1)) >> 4);
+}
+static inline bool rcgc__live_get(const struct rcgc__pool *p, const void *b)
+{
+    unsigned u = rcgc__unit_of(b);
+    return (p->live[u >> 6] >> (u & 63)) & 1;
+}
+
+static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool *p, bool *zero);
+
+/* A block of class 'cls' and family 'fam' (not counted for fault
+** injection); *zero says it reads zero. NULL when out of memory. */
+static inline void *rcgc__pool_take(struct rcgc__mem *m, unsigned fam, unsigned cls, bool *zero)
+{
+    struct rcgc__pool *p = m->used[fam][cls];
+    if (RCGC__UNLIKELY(!p) && !(p = rcgc__pool_new(m, fam, cls)))
+        return NULL;
+    return rcgc__pool_take_from(m, p, zero);
+}
+
+/* A block from p, the head of its class list. */
+static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool *p, bool *zero)
+{
+    void *b = p->freeblock;
+    if (b) {
+        if (RCGC__UNLIKELY(m->debug))
+            rcgc__dbg_check_dead(m, b, p->size);
+        p->freeblock = *(void **)b;
+        *zero = false;
+    } else {
+        b = (char *)p + p->nextoffset;
+        p->nextoffset += p->size;
+        *zero = p->fresh;
+    }
+    unsigned u = rcgc__unit_of(b);
+    p->live[u >> 6] |= (uint64_t)1 << (u & 63);
+    if (RCGC__UNLIKELY(++p->nused == p->capacity)) {
+        /* Full: off the class list (p is its head). */
+        m->used[p->family][p->szidx] = p->next;
+        if (p->next)
+            p->next->prev = NULL;
+        p->next = NULL;
+    }
+    return b;
+}
+
+/* Return b, a live block of pool p (the caller checked). */
+static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
+{
+    unsigned u = rcgc__unit_of(b);
+    p->live[u >> 6] &= ~((uint64_t)1 << (u & 63));
+    if (RCGC__UNLIKELY(m->debug))
+        rcgc__dbg_kill(b, p->size);
+    *(void **)b = p->freeblock;
+    p->freeblock = b;
+    if (RCGC__UNLIKELY(p->nused == p->capacity || p->nused == 1))
+        rcgc__pool_give_slow(m, p); /* list moves; decrements nused */
+    else
+        p->nused--;
+}
+
+/* The pool of family 'fam' whose live block starts at p, or NULL when p is
+** not such a block (NULL, foreign, freed, interior, other family): one
+** arena-table load, one 16-bit header test, one live-map bit. */
+static inline struct rcgc__pool *rcgc__pool_of_live(const struct rcgc__mem *m, const void *p,
+                                                    unsigned fam)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)m->base;
+    if ((off & (RCGC__ALIGN - 1)) != 0 || off >= m->region_bytes)
+        return NULL;
+    const struct rcgc__arena *a = &m->arenas[off >> 20];
+    _Static_assert(sizeof *a == 64, "indexing by shift");
+    unsigned s = (unsigned)(off >> 14) & (RCGC__ARENA_SEGS - 1);
+    if (!((a->head >> s) & 1)) /* 'head' is 0 unless the arena is ACTIVE */
+        return NULL;
+    struct rcgc__pool *pool = (struct rcgc__pool *)((uintptr_t)p & ~(uintptr_t)(RCGC__SEG_BYTES - 1));
+    uint16_t tag;
+    memcpy(&tag, &pool->kind, sizeof tag); /* kind and family */
+    if (tag != (uint16_t)(RCGC__SEG_POOL | fam << 8) || !rcgc__live_get(pool, p))
+        return NULL;
+    return pool;
 }
 
 #endif

@@ -70,8 +70,8 @@ static void fill(struct rcgc__mem *m, rcgc_mem_stats *s, struct classinfo *cls)
     s->struct_size = sizeof *s;
     s->version = RCGC_MEM_STATS_VERSION;
     walk(m, s, cls);
-    s->live_bytes = m->live_bytes;
-    s->live_blocks = m->live_blocks;
+    s->live_bytes = m->live_bytes + s->small_bytes;
+    s->live_blocks = m->live_blocks + s->small_blocks;
     s->large_bytes = m->big_bytes;
     s->large_blocks = m->bigcount;
     s->table_bytes = m->meta_bytes;
@@ -83,8 +83,7 @@ static void fill(struct rcgc__mem *m, rcgc_mem_stats *s, struct classinfo *cls)
     s->arenas_reclaimed = m->arenas_reclaimed;
     s->arenas_highwater = m->arenas_highwater;
     s->arenas_current = m->arenas_active;
-    s->alloc_calls = m->nmalloc;
-    s->free_calls = m->nfree_calls;
+    s->alloc_calls = m->nallocs_before + m->nallocs;
     s->fault_allocations = m->nallocs;
 }
 
@@ -230,7 +229,7 @@ rcgc_status rcgc_mem_rss_get(rcgc_heap *heap, rcgc_mem_rss *out)
     long pg = sysconf(_SC_PAGESIZE);
     out->process_rss_bytes = got == 2 && pg > 0 ? rss * (uint64_t)pg : 0;
     out->region_resident_bytes = region_resident(m);
-    out->live_bytes = m->live_bytes - m->big_bytes;
+    out->live_bytes = rcgc__mem_live_bytes(m) - m->big_bytes;
     out->free_held_bytes = out->region_resident_bytes > out->live_bytes
                                ? out->region_resident_bytes - out->live_bytes
                                : 0;

@@ -10,29 +10,6 @@
 
 #define SEG RCGC__SEG_BYTES
 
-static inline unsigned unit_of(const void *b)
-{
-    return (unsigned)(((uintptr_t)b & (SEG - 1)) >> 4);
-}
-
-static inline bool live_get(const struct rcgc__pool *p, const void *b)
-{
-    unsigned u = unit_of(b);
-    return (p->live[u >> 6] >> (u & 63)) & 1;
-}
-
-static inline void live_set(struct rcgc__pool *p, const void *b)
-{
-    unsigned u = unit_of(b);
-    p->live[u >> 6] |= (uint64_t)1 << (u & 63);
-}
-
-static inline void live_clear(struct rcgc__pool *p, const void *b)
-{
-    unsigned u = unit_of(b);
-    p->live[u >> 6] &= ~((uint64_t)1 << (u & 63));
-}
-
 bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p)
 {
     if (((uintptr_t)p & (RCGC__ALIGN - 1)) != 0)
@@ -40,7 +17,7 @@ bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p)
     uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
     if (off < RCGC__POOL_HDR || off >= SEG)
         return false;
-    return live_get(pool, p);
+    return rcgc__live_get(pool, p);
 }
 
 /* Blocks per pool. An object pool keeps 16 bytes free at its end so that
@@ -53,7 +30,7 @@ static unsigned pool_capacity(unsigned fam, unsigned size)
     return room / size;
 }
 
-static struct rcgc__pool *pool_new(struct rcgc__mem *m, unsigned fam, unsigned cls)
+struct rcgc__pool *rcgc__pool_new(struct rcgc__mem *m, unsigned fam, unsigned cls)
 {
     bool fresh;
     struct rcgc__pool *p = rcgc__seg_alloc(m, 1, &fresh);
@@ -89,54 +66,12 @@ static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p)
     p->next = p->prev = NULL;
 }
 
-/* A block of class 'cls' and family 'fam'; *zero says it reads zero. */
-static void *pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls, bool *zero)
+/* rcgc__pool_give found p full (it moves to the front of its class list,
+** so the next allocation reuses the block just freed) or about to be empty
+** (it goes back to its arena). */
+void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
 {
-    struct rcgc__pool *p = m->used[fam][cls];
-    if (!p && !(p = pool_new(m, fam, cls)))
-        return NULL;
-    void *b = p->freeblock;
-    if (b) {
-        if (m->debug)
-            rcgc__dbg_check_dead(m, b, p->size);
-        p->freeblock = *(void **)b;
-        *zero = false;
-    } else {
-        b = (char *)p + p->nextoffset;
-        p->nextoffset += p->size;
-        *zero = p->fresh;
-    }
-    live_set(p, b);
-    if (++p->nused == p->capacity) {
-        /* Full: off the class list (p is its head). */
-        m->used[fam][cls] = p->next;
-        if (p->next)
-            p->next->prev = NULL;
-        p->next = NULL;
-    }
-    m->live_bytes += p->size;
-    m->live_blocks++;
-    return b;
-}
-
-void *rcgc__pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls)
-{
-    bool zero;
-    return pool_alloc(m, fam, cls, &zero);
-}
-
-/* Return block b (live, checked by the caller) to pool p. */
-static void pool_free(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
-{
-    live_clear(p, b);
-    if (m->debug)
-        rcgc__dbg_kill(b, p->size);
-    *(void **)b = p->freeblock;
-    p->freeblock = b;
-    m->live_bytes -= p->size;
-    m->live_blocks--;
     if (p->nused == p->capacity) {
-        /* Was full: to the front, so the next allocation reuses b. */
         p->prev = NULL;
         p->next = m->used[p->family][p->szidx];
         if (p->next)
@@ -149,9 +84,9 @@ static void pool_free(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
     }
 }
 
-void rcgc__pool_free_block(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
+static inline void *pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls, bool *zero)
 {
-    pool_free(m, p, b);
+    return rcgc__pool_take(m, fam, cls, zero);
 }
 
 /* ===================================================================== */
@@ -208,7 +143,6 @@ void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes)
 {
     if (rcgc__fault_hit(m))
         return NULL;
-    m->nmalloc++;
     if (m->debug) {
         if (bytes > RCGC__REGION_MAX)
             return NULL;
@@ -252,16 +186,22 @@ static inline uint8_t seg_kind(const struct rcgc__seghdr *s)
 
 void rcgc__mem_obj_free(struct rcgc__mem *m, void *p)
 {
+    if (RCGC__LIKELY(!m->debug)) {
+        struct rcgc__pool *pool = rcgc__pool_of_live(m, p, RCGC__FAM_OBJ);
+        if (RCGC__LIKELY(pool != NULL)) {
+            rcgc__pool_give(m, pool, p);
+            return;
+        }
+    }
     if (!rcgc__mem_is_obj_block(m, p))
         rcgc__mem_bad_pointer(m, p, "object free", NULL);
-    m->nfree_calls++;
     struct rcgc__seghdr *s = obj_seg(p);
     void *b = m->debug ? (char *)p - RCGC__DBG_HDR : p;
     if (seg_kind(s) == RCGC__SEG_POOL) {
         struct rcgc__pool *pool = (struct rcgc__pool *)s;
         if (m->debug)
             rcgc__dbg_verify(m, p, pool->size, 'o', "object free");
-        pool_free(m, pool, b);
+        rcgc__pool_give(m, pool, b);
     } else {
         struct rcgc__run *r = (struct rcgc__run *)s;
         if (m->debug)
@@ -293,9 +233,33 @@ bool rcgc__mem_is_obj_block(struct rcgc__mem *m, const void *p)
     return seg_kind(s) == RCGC__SEG_RUN_OBJ && b == (const void *)((const struct rcgc__run *)s + 1);
 }
 
+/* Live bytes and blocks of every pool: a walk over the used segments. */
+void rcgc__pool_totals(const struct rcgc__mem *m, size_t *bytes, size_t *blocks)
+{
+    size_t b = 0, n = 0;
+    for (uint32_t i = m->first_arena; i < m->hw; i++) {
+        const struct rcgc__arena *a = &m->arenas[i];
+        if (a->state != RCGC__ARENA_ACTIVE)
+            continue;
+        const char *abase = (const char *)m->base + (size_t)i * RCGC__ARENA_BYTES;
+        for (uint64_t h = a->head; h; h &= h - 1) {
+            const struct rcgc__pool *p =
+                (const struct rcgc__pool *)(abase + (size_t)__builtin_ctzll(h) * SEG);
+            if (p->kind == RCGC__SEG_POOL) {
+                b += (size_t)p->nused * p->size;
+                n += p->nused;
+            }
+        }
+    }
+    *bytes = b;
+    *blocks = n;
+}
+
 size_t rcgc__mem_live_bytes(const struct rcgc__mem *m)
 {
-    return m->live_bytes;
+    size_t bytes, blocks;
+    rcgc__pool_totals(m, &bytes, &blocks);
+    return bytes + m->live_bytes;
 }
 
 /* ===================================================================== */
@@ -344,7 +308,7 @@ static size_t check_pool(struct rcgc__mem *m, struct rcgc__pool *p, struct total
             BAD("pool %p: free list holds %p, not a carved block\n", (void *)p, (void *)b);
             break;
         }
-        if (live_get(p, b)) {
+        if (rcgc__live_get(p, b)) {
             BAD("pool %p: free block %p is marked live\n", (void *)p, (void *)b);
             break;
         }
@@ -359,11 +323,9 @@ static size_t check_pool(struct rcgc__mem *m, struct rcgc__pool *p, struct total
         BAD("pool %p: %zu free + %u used != %zu carved\n", (void *)p, nfree, p->nused, carved);
     for (size_t k = 0; k < carved; k++) {
         char *b = (char *)p + RCGC__POOL_HDR + k * p->size;
-        if (m->debug && live_get(p, b))
+        if (m->debug && rcgc__live_get(p, b))
             bad += rcgc__dbg_scan_live(m, b + RCGC__DBG_HDR, p->size);
     }
-    t->live_bytes += (size_t)p->nused * p->size;
-    t->live_blocks += p->nused;
     if (p->nused < p->capacity)
         t->listed++;
     return bad;

@@ -134,6 +134,7 @@ struct rcgc__mem *rcgc__mem_bootstrap(const rcgc_config *cfg, size_t outer_bytes
     for (uint32_t i = 0; i < m->first_arena; i++)
         m->arenas[i].state = RCGC__ARENA_META;
     m->committed_bytes = meta_arenas * ARENA;
+    m->keep_limit = 1;
     return m;
 }
 
@@ -155,11 +156,21 @@ void rcgc__mem_destroy(struct rcgc__mem *m)
 
 static struct rcgc__arena *A(const struct rcgc__mem *m, uint32_t i) { return &m->arenas[i]; }
 
+static void set_finger(struct rcgc__mem *m, unsigned k, uint32_t i)
+{
+    m->nfp2last[k] = i;
+    if (k == 0)
+        return;
+    uint64_t bit = (uint64_t)1 << (k - 1);
+    m->nfp_bits = i ? m->nfp_bits | bit : m->nfp_bits & ~bit;
+}
+
 static void usable_remove(struct rcgc__mem *m, uint32_t i)
 {
     struct rcgc__arena *a = A(m, i);
     if (m->nfp2last[a->nfree] == i)
-        m->nfp2last[a->nfree] = (a->prev && A(m, a->prev)->nfree == a->nfree) ? a->prev : 0;
+        set_finger(m, a->nfree,
+                   (a->prev && A(m, a->prev)->nfree == a->nfree) ? a->prev : 0);
     if (a->prev)
         A(m, a->prev)->next = a->next;
     else
@@ -169,17 +180,16 @@ static void usable_remove(struct rcgc__mem *m, uint32_t i)
     a->next = a->prev = 0;
 }
 
-/* Insert after the last arena with nfree <= a->nfree (a finger lookup of at
-** most 64 steps, usually one). */
+/* Insert after the last arena with nfree <= a->nfree: the finger of the
+** highest such count, found in one bit scan. */
 static void usable_insert(struct rcgc__mem *m, uint32_t i)
 {
     struct rcgc__arena *a = A(m, i);
     uint32_t after = 0;
-    for (unsigned k = a->nfree; k > 0; k--)
-        if (m->nfp2last[k]) {
-            after = m->nfp2last[k];
-            break;
-        }
+    unsigned nf = a->nfree;
+    uint64_t below = m->nfp_bits & (nf >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << nf) - 1));
+    if (below)
+        after = m->nfp2last[64 - __builtin_clzll(below)];
     if (after) {
         a->prev = after;
         a->next = A(m, after)->next;
@@ -191,7 +201,7 @@ static void usable_insert(struct rcgc__mem *m, uint32_t i)
     }
     if (a->next)
         A(m, a->next)->prev = i;
-    m->nfp2last[a->nfree] = i;
+    set_finger(m, a->nfree, i);
 }
 
 static void unused_push(struct rcgc__mem *m, uint32_t i)
@@ -216,6 +226,12 @@ static void unused_remove(struct rcgc__mem *m, uint32_t i)
         A(m, a->next)->prev = a->prev;
     a->next = a->prev = 0;
 }
+
+/* Empty arenas kept committed: at most this many (16 MiB), and the limit
+** is halved after this many segments were handed out without a fresh
+** arena being needed right after a release. */
+#define KEEP_MAX 16u
+#define DECAY_SEGMENTS 4096u
 
 static void *arena_addr(const struct rcgc__mem *m, uint32_t i)
 {
@@ -243,6 +259,13 @@ static uint32_t arena_new(struct rcgc__mem *m)
         i = m->hw;
     if (m->pages.commit(m->pages.ctx, arena_addr(m, i), ARENA) != 0)
         return 0;
+    if (m->released_recently) {
+        /* An arena went back to the OS and now one is needed again: keep
+        ** more empty arenas from now on. */
+        m->released_recently = 0;
+        if (m->keep_limit < KEEP_MAX)
+            m->keep_limit *= 2;
+    }
     if (i == m->unused)
         unused_remove(m, i);
     else
@@ -251,6 +274,7 @@ static uint32_t arena_new(struct rcgc__mem *m)
     memset(a, 0, sizeof *a);
     a->state = RCGC__ARENA_ACTIVE;
     a->committed = ~(uint64_t)0;
+    a->dirty = 0;
     a->nfree = RCGC__ARENA_SEGS;
     m->committed_bytes += ARENA;
     count_new_arenas(m, 1);
@@ -295,13 +319,14 @@ static void *take_in_arena(struct rcgc__mem *m, uint32_t i, unsigned b, unsigned
         if (m->pages.commit(m->pages.ctx, addr, (size_t)k * SEG) != 0)
             return NULL;
         m->committed_bytes += popcount64(mask & ~a->committed) * SEG;
-        *fresh = (a->committed & mask) == 0;
         a->committed |= mask;
-    } else {
-        *fresh = false;
     }
-    if (a->nfree == RCGC__ARENA_SEGS)
+    *fresh = (a->dirty & mask) == 0;
+    a->dirty |= mask;
+    if (a->nfree == RCGC__ARENA_SEGS) {
         m->nempty--;
+        m->empty_reused = true; /* the kept arenas earn their keep */
+    }
     usable_remove(m, i);
     a->used |= mask;
     a->head |= (uint64_t)1 << b;
@@ -353,6 +378,8 @@ static void *span_alloc(struct rcgc__mem *m, size_t nsegs, bool *fresh)
     return addr;
 }
 
+static void decay(struct rcgc__mem *m);
+
 /* Runs of <= 64 segments: look at a few of the fullest arenas first. */
 #define RUN_SCAN_LIMIT 8
 
@@ -361,6 +388,7 @@ void *rcgc__seg_alloc(struct rcgc__mem *m, size_t nsegs, bool *fresh)
     if (nsegs > RCGC__ARENA_SEGS)
         return span_alloc(m, nsegs, fresh);
     unsigned k = (unsigned)nsegs;
+    decay(m);
     if (k == 1) {
         uint32_t i = m->usable;
         if (!i && !(i = arena_new(m)))
@@ -382,6 +410,16 @@ void *rcgc__seg_alloc(struct rcgc__mem *m, size_t nsegs, bool *fresh)
     if (!i)
         return NULL;
     return take_in_arena(m, i, 0, k, fresh);
+}
+
+static void decommit_segments(struct rcgc__mem *m, struct rcgc__arena *a, void *addr,
+                              uint64_t mask)
+{
+    m->pages.decommit(m->pages.ctx, addr, popcount64(mask) * SEG);
+    m->committed_bytes -= popcount64(a->committed & mask) * SEG;
+    m->returned_bytes += popcount64(a->committed & mask) * SEG;
+    a->committed &= ~mask;
+    a->dirty &= ~mask;
 }
 
 /* Runs of at least this many segments give their pages back when freed
@@ -411,19 +449,73 @@ void rcgc__seg_free(struct rcgc__mem *m, void *seg, size_t nsegs)
     a->head &= ~((uint64_t)1 << b);
     a->nfree = (uint16_t)(a->nfree + k);
     if (a->nfree == RCGC__ARENA_SEGS) {
-        if (m->nempty >= 1) {
-            /* Another empty arena is kept already: return this one. */
+        if (m->nempty >= m->keep_limit) {
+            /* Enough empty arenas are kept already: return this one. */
             arena_release(m, i, popcount64(a->committed) * SEG);
+            m->released_recently++;
             return;
         }
         m->nempty++;
     } else if (k >= DECOMMIT_MIN_SEGS) {
-        m->pages.decommit(m->pages.ctx, seg, (size_t)k * SEG);
-        m->committed_bytes -= popcount64(a->committed & mask) * SEG;
-        m->returned_bytes += popcount64(a->committed & mask) * SEG;
-        a->committed &= ~mask;
+        decommit_segments(m, a, seg, mask);
     }
     usable_insert(m, i);
+}
+
+/* The last empty arena on the usable list (they sit at its tail), or 0. */
+static uint32_t last_empty(const struct rcgc__mem *m)
+{
+    return m->nfp2last[RCGC__ARENA_SEGS];
+}
+
+static void release_empty(struct rcgc__mem *m, uint32_t i)
+{
+    usable_remove(m, i);
+    m->nempty--;
+    arena_release(m, i, popcount64(A(m, i)->committed) * SEG);
+}
+
+/* Called for every segment handed out: after DECAY_SEGMENTS of them in
+** which no kept empty arena was taken again, keep fewer empty arenas. */
+static void decay(struct rcgc__mem *m)
+{
+    if (++m->pool_events < DECAY_SEGMENTS)
+        return;
+    m->pool_events = 0;
+    m->released_recently = 0;
+    if (m->empty_reused) {
+        m->empty_reused = false;
+        return;
+    }
+    if (m->keep_limit > 1)
+        m->keep_limit /= 2;
+    while (m->nempty > m->keep_limit)
+        release_empty(m, last_empty(m));
+}
+
+void rcgc_mem_trim(rcgc_heap *heap)
+{
+    struct rcgc__mem *m = &heap->mem;
+    m->keep_limit = 1;
+    m->released_recently = 0;
+    uint32_t i;
+    while ((i = last_empty(m)) != 0)
+        release_empty(m, i);
+    /* Free segments of arenas in use: give back their pages too. */
+    for (i = m->first_arena; i < m->hw; i++) {
+        struct rcgc__arena *a = A(m, i);
+        if (a->state != RCGC__ARENA_ACTIVE)
+            continue;
+        uint64_t freec = ~a->used & a->committed;
+        while (freec) {
+            unsigned b = (unsigned)__builtin_ctzll(freec);
+            uint64_t run = freec >> b;
+            unsigned k = run == ~(uint64_t)0 >> b ? 64 - b : (unsigned)__builtin_ctzll(~run);
+            uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
+            decommit_segments(m, a, (char *)arena_addr(m, i) + (size_t)b * SEG, mask);
+            freec &= ~mask;
+        }
+    }
 }
 
 void *rcgc__seg_owner(const struct rcgc__mem *m, const void *p)
@@ -479,7 +571,7 @@ size_t rcgc__region_check(struct rcgc__mem *m)
             if (a->nfree != RCGC__ARENA_SEGS - popcount64(a->used))
                 BAD("arena %u: nfree %u but %zu segments used\n", i, a->nfree,
                     popcount64(a->used));
-            if ((a->head & ~a->used) || (a->used & ~a->committed))
+            if ((a->head & ~a->used) || (a->used & ~a->committed) || (a->used & ~a->dirty))
                 BAD("arena %u: head/used/committed maps disagree\n", i);
             if (a->nfree)
                 nusable++;
@@ -502,8 +594,9 @@ size_t rcgc__region_check(struct rcgc__mem *m)
             BAD("arena %u: bad state %u\n", i, a->state);
         }
     }
-    if (nempty > 1 || nempty != m->nempty)
-        BAD("%u empty arenas kept (counter says %u)\n", nempty, m->nempty);
+    if (nempty > m->keep_limit || nempty != m->nempty || m->keep_limit > KEEP_MAX)
+        BAD("%u empty arenas kept (counter says %u, limit %u)\n", nempty, m->nempty,
+            m->keep_limit);
     if (active != m->arenas_active)
         BAD("%u arenas in use, counter says %u\n", active, m->arenas_active);
     if (committed != m->committed_bytes)
@@ -526,9 +619,12 @@ size_t rcgc__region_check(struct rcgc__mem *m)
     }
     if (n != nusable)
         BAD("usable list has %u arenas, expected %u\n", n, nusable);
-    for (unsigned k = 0; k <= RCGC__ARENA_SEGS; k++)
+    for (unsigned k = 0; k <= RCGC__ARENA_SEGS; k++) {
         if (last[k] != m->nfp2last[k])
             BAD("nfp2last[%u] = %u, expected %u\n", k, m->nfp2last[k], last[k]);
+        if (k && ((m->nfp_bits >> (k - 1)) & 1) != (last[k] != 0))
+            BAD("finger bit %u wrong\n", k);
+    }
     n = 0;
     prev = 0;
     for (uint32_t i = m->unused; i && n <= m->narenas; i = A(m, i)->next, n++) {

@@ -133,7 +133,8 @@ TEST(alloc_arena_release_keeps_one)
 {
     rcgc_heap *h = th_heap_new();
     struct rcgc__mem *m = &h->mem;
-    size_t base_blocks = m->live_blocks;
+    size_t base_bytes, base_blocks, now_bytes, now_blocks;
+    rcgc__pool_totals(m, &base_bytes, &base_blocks);
     uint32_t base_active = m->arenas_active;
     uint64_t base_reclaimed = m->arenas_reclaimed;
     size_t n = capacity(64) * 64 * 3 + 1000;
@@ -146,7 +147,9 @@ TEST(alloc_arena_release_keeps_one)
     for (size_t i = 0; i < n; i++)
         rcgc_free(h, v[i]);
     free(v);
-    CHECK_EQ_INT(m->live_blocks, base_blocks);
+    rcgc__pool_totals(m, &now_bytes, &now_blocks);
+    CHECK_EQ_INT(now_blocks, base_blocks);
+    CHECK_EQ_INT(now_bytes, base_bytes);
     CHECK_EQ_INT(m->nempty, 1);
     CHECK_EQ_INT(m->arenas_active, base_active + 1);
     CHECK_EQ_INT(m->arenas_reclaimed - base_reclaimed, peak - base_active - 1);
