@@ -299,8 +299,14 @@ typedef struct rcgc_json_options {
     bool ascii;           /* escape all non-ASCII as \uXXXX (Python's
                              ensure_ascii); default false (UTF-8 out) */
     size_t max_depth;     /* nesting limit of arrays + objects, both ways;
-                             default 512 */
+                             default 512. The decoder keeps its stack on
+                             the heap and takes any limit; the encoder
+                             recurses and never goes deeper than
+                             RCGC_JSON_ENCODE_MAX_DEPTH */
 } rcgc_json_options;
+
+/* The encoder's own depth cap (about 100 bytes of C stack per level). */
+#define RCGC_JSON_ENCODE_MAX_DEPTH 1000
 
 void rcgc_json_options_init(rcgc_json_options *opt);
 

@@ -191,9 +191,13 @@ static rcgc_status encode(enc *e, const void *obj, size_t depth)
                         rcgc_kit_type_name(obj));
     }
     bool is_list = rcgc_kit_kind(obj) == RCGC_KIND_LIST;
-    if (depth >= e->opt->max_depth)
+    /* The encoder recurses: its depth is also capped by a constant, so a
+    ** large max_depth cannot overflow a small thread stack. */
+    size_t limit = e->opt->max_depth < RCGC_JSON_ENCODE_MAX_DEPTH ? e->opt->max_depth
+                                                                  : RCGC_JSON_ENCODE_MAX_DEPTH;
+    if (depth >= limit)
         return enc_fail(e, "nesting deeper than %zu levels (or a container that contains "
-                           "itself)", e->opt->max_depth);
+                           "itself)", limit);
     rcgc_kit_buf_append(e->out, is_list ? "[" : "{", 1);
     size_t pos = 0, n = 0;
     void *k = NULL, *v;

@@ -243,6 +243,9 @@ TEST(json_depth_limit_refuses_hostile_nesting)
     /* a raised limit takes the whole document without deep C recursion */
     opt.max_depth = DEEP;
     CHECK_EQ_INT(rcgc_json_decode(e.kit, text, 2 * DEEP, &opt, &v, &err), RCGC_OK);
+    CHECK_EQ_INT(rcgc_json_encode(v, &b, &opt, &err), RCGC_EINVAL); /* recursion cap */
+    CHECK_CONTAINS(err.message, "nesting deeper than 1000 levels");
+    rcgc_kit_buf_fini(&b);
     rcgc_unref(v); /* the trashcan frees the 100000-deep chain */
     /* unclosed deep nesting frees every open container */
     CHECK_EQ_INT(rcgc_json_decode(e.kit, text, DEEP, &opt, &v, &err), RCGC_EFORMAT);
