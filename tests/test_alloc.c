@@ -772,3 +772,38 @@ TEST(alloc_region_halves_when_reservation_fails)
     CHECK_HEAP(h);
     rcgc_heap_free(h);
 }
+
+/* Empty arenas: a heap that repeatedly grows to a few arenas and frees them
+** stops returning and re-committing them (the kept count adapts, at most
+** 16), and rcgc_mem_trim gives every free page back. */
+TEST(alloc_arena_retention_adapts_and_trim_returns)
+{
+    rcgc_heap *h = th_heap_new();
+    struct rcgc__mem *m = &h->mem;
+    size_t n = capacity(256) * 64 * 3;
+    void **v = malloc(n * sizeof *v);
+    uint64_t total_after_round[8];
+    for (int round = 0; round < 8; round++) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = rcgc_malloc(h, 256);
+        for (size_t i = n; i-- > 0;)
+            rcgc_free(h, v[i]);
+        total_after_round[round] = m->arenas_allocated_total;
+        CHECK(m->nempty <= m->keep_limit);
+        CHECK(m->keep_limit <= 16);
+    }
+    CHECK_EQ_U64(total_after_round[7], total_after_round[4]); /* no more thrash */
+    CHECK(m->nempty >= 3);
+    CHECK_HEAP(h);
+    uint64_t committed = m->committed_bytes;
+    rcgc_mem_trim(h);
+    CHECK_EQ_INT(m->nempty, 0);
+    CHECK(m->committed_bytes + 3 * RCGC__ARENA_BYTES <= committed);
+    CHECK_HEAP(h);
+    void *p = rcgc_malloc(h, 256); /* commits again */
+    CHECK(p != NULL);
+    rcgc_free(h, p);
+    CHECK_HEAP(h);
+    free(v);
+    rcgc_heap_free(h);
+}
