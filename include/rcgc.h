@@ -127,7 +127,9 @@ typedef struct rcgc__head {
 /* Slow paths of the inline operations below. */
 void rcgc__unref_slow(void *obj);
 
-#define RCGC__HEAD(obj) ((rcgc__head *)(obj) - 1)
+/* Integer arithmetic, so that compilers' array-bounds analysis does not
+** mistake the header for an out-of-bounds access of the object. */
+#define RCGC__HEAD(obj) ((rcgc__head *)((uintptr_t)(obj) - sizeof(rcgc__head)))
 
 /* Take a new strong reference; returns obj (like Py_NewRef). obj != NULL. */
 static inline void *rcgc_ref(void *obj)
@@ -295,6 +297,20 @@ void rcgc_heap_printf(rcgc_heap *heap, const char *fmt, ...)
 /* The heap an object belongs to. */
 rcgc_heap *rcgc_heap_of(const void *obj);
 
+/* Live objects in the heap (tracked or not), and how many of them are
+** immortal (rcgc_set_immortal). */
+size_t rcgc_heap_live_objects(rcgc_heap *heap);
+size_t rcgc_heap_immortal_objects(rcgc_heap *heap);
+
+/* Report a contract violation through the heap's panic hook, as the library
+** does: the message names 'obj' (its address, type and refcount) when obj
+** is not NULL. Never returns. For layers built on rcgc (containers,
+** interpreters) that want the same failure policy. */
+#if defined(__GNUC__)
+__attribute__((noreturn, format(printf, 3, 4)))
+#endif
+void rcgc_heap_panic(rcgc_heap *heap, const void *obj, const char *fmt, ...);
+
 /* ===================================================================== */
 /* Objects                                                               */
 /* ===================================================================== */
@@ -309,7 +325,7 @@ void *rcgc_new_var(rcgc_heap *heap, const rcgc_type *type, size_t nitems);
 ** immortal objects). */
 static inline uint32_t rcgc_refcount(const void *obj)
 {
-    return ((const rcgc__head *)obj - 1)->refcnt_;
+    return RCGC__HEAD(obj)->refcnt_;
 }
 
 const rcgc_type *rcgc_type_of(const void *obj);
@@ -411,6 +427,8 @@ typedef struct rcgc_gc_info {
     size_t uncollectable; /* 0 in START */
     size_t candidates;    /* 0 in START */
     uint64_t duration_ns; /* 0 in START */
+    bool increment;       /* an incremental-mode step over part of generation
+                             2, not a full collection */
 } rcgc_gc_info;
 /* Non-zero return = error: reported through the output hook; the other
 ** callbacks still run. */

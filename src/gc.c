@@ -747,7 +747,7 @@ static size_t collect_main(rcgc_heap *heap, int generation, rcgc_gc_info *info)
 static size_t collect_with_callbacks(rcgc_heap *heap, int generation)
 {
     rcgc__gc_state *gc = &heap->gc;
-    rcgc_gc_info info = {generation, 0, 0, 0, 0};
+    rcgc_gc_info info = {generation, 0, 0, 0, 0, false};
     gc->collecting = true;
     gc->pending = false;
     if (gc->ncallbacks)
@@ -858,7 +858,7 @@ static size_t collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work
     if (limit < INC_MIN_OBJECTS)
         limit = INC_MIN_OBJECTS;
 
-    rcgc_gc_info info = {RCGC_GC_GENERATIONS - 1, 0, 0, 0, 0};
+    rcgc_gc_info info = {RCGC_GC_GENERATIONS - 1, 0, 0, 0, 0, true};
     if (gc->ncallbacks)
         invoke_callbacks(heap, RCGC_GC_START, &info);
     rcgc__head *set = &gc->inc_set;
@@ -1203,8 +1203,9 @@ void rcgc__gc_report_live(rcgc_heap *heap)
     }
     if (tracked > shown)
         rcgc_heap_printf(heap, "  ... and %zu more tracked object(s)\n", tracked - shown);
-    if (heap->live_objects > tracked)
-        rcgc_heap_printf(heap, "  %zu untracked object(s)\n", heap->live_objects - tracked);
+    size_t untracked = heap->live_objects - heap->immortal_objects - tracked;
+    if (heap->live_objects - heap->immortal_objects > tracked)
+        rcgc_heap_printf(heap, "  %zu untracked object(s)\n", untracked);
 }
 
 static size_t check_list(rcgc_heap *heap, rcgc__head *l, const char *name, size_t *total)

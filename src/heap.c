@@ -14,6 +14,10 @@
 #include "trace.h"
 #include "weakref.h"
 
+/* Generation-list sentinels live in the heap struct and need handles. */
+_Static_assert(_Alignof(rcgc_heap) >= 16, "heap struct must be 16-byte aligned");
+_Static_assert(sizeof(rcgc__head) == 16, "object header is 16 bytes");
+
 const char *rcgc_strerror(rcgc_status status)
 {
     switch (status) {
@@ -107,9 +111,11 @@ void rcgc_heap_free(rcgc_heap *heap)
     rcgc__weakref_heap_fini(heap);
     rcgc__gc_fini(heap);
     rcgc__trace_heap_fini(heap); /* allocation tracing: leak report, tracer */
-    if (heap->leak_report && heap->live_objects) {
-        rcgc_heap_printf(heap, "rcgc: %zu object(s) still alive at heap free:\n",
-                         heap->live_objects);
+    /* Immortal objects (singletons, constants) live until the heap dies by
+    ** design; they are not leaks. */
+    size_t mortal = heap->live_objects - heap->immortal_objects;
+    if (heap->leak_report && mortal) {
+        rcgc_heap_printf(heap, "rcgc: %zu object(s) still alive at heap free:\n", mortal);
         rcgc__gc_report_live(heap);
     }
     rcgc__object_teardown(heap);
@@ -119,6 +125,21 @@ void rcgc_heap_free(rcgc_heap *heap)
 rcgc_heap *rcgc_heap_of(const void *obj)
 {
     return rcgc__mem_heap_of(obj);
+}
+
+size_t rcgc_heap_live_objects(rcgc_heap *heap) { return heap->live_objects; }
+size_t rcgc_heap_immortal_objects(rcgc_heap *heap) { return heap->immortal_objects; }
+
+void rcgc_heap_panic(rcgc_heap *heap, const void *obj, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (obj)
+        rcgc__panic_obj(heap, obj, "%s", what);
+    rcgc__panic(heap, "%s", what);
 }
 
 void rcgc_heap_printf(rcgc_heap *heap, const char *fmt, ...)

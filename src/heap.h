@@ -10,8 +10,11 @@
 #include "object.h"
 
 /* A generation list: a sentinel node linked by handles. */
+/* List sentinels get handles like objects, so they must be 16-byte aligned
+** (a handle counts 16-byte units); _Alignas keeps that true whatever
+** fields come before them. */
 typedef struct rcgc__gen {
-    rcgc__head head;     /* sentinel; never an object */
+    _Alignas(16) rcgc__head head; /* sentinel; never an object */
     unsigned threshold;
     size_t counter;      /* CPython's generation count: gen 0 = net new
                             tracked objects, gen g>0 = collections of g-1 */
@@ -35,10 +38,14 @@ typedef struct rcgc__gc_state {
     rcgc__gen frozen;          /* permanent generation (freeze) */
     /* Working lists of one collection (sentinels need handles, so they
     ** live here rather than on the C stack); empty between collections. */
-    rcgc__head unreachable, finalizers, still, seen;
+    _Alignas(16) rcgc__head unreachable;
+    _Alignas(16) rcgc__head finalizers;
+    _Alignas(16) rcgc__head still;
+    _Alignas(16) rcgc__head seen;
     /* Incremental mode: generation 2 is split into the objects not yet
     ** scanned this round (gens[2]) and those already scanned (visited). */
-    rcgc__head visited, inc_set;
+    _Alignas(16) rcgc__head visited;
+    _Alignas(16) rcgc__head inc_set;
     rcgc_gc_mode mode;
     uint64_t pause_budget_ns;
     double inc_ns_per_obj;     /* measured cost of increments, per object */
@@ -88,6 +95,7 @@ struct rcgc_heap {
     uint16_t last_type_id;     /* one-entry lookup cache */
     const rcgc_type *last_type;
     size_t live_objects;       /* all objects, tracked or not */
+    size_t immortal_objects;   /* made immortal by rcgc_set_immortal */
     rcgc__dealloc_state dealloc;
     rcgc__gc_state gc;
     void *weak;                /* weakref.c state (NULL until first use) */

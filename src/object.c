@@ -196,8 +196,11 @@ void rcgc__dealloc(rcgc_heap *heap, void *obj)
 void rcgc_set_immortal(void *obj)
 {
     rcgc__head *h = rcgc__head_of(obj);
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
     if (h->next_)
-        rcgc__gc_unlink(rcgc__mem_heap_of(obj), h);
+        rcgc__gc_unlink(heap, h);
+    if (h->refcnt_ != RCGC_IMMORTAL_REFCNT)
+        heap->immortal_objects++;
     h->refcnt_ = RCGC_IMMORTAL_REFCNT;
 }
 

@@ -31,7 +31,7 @@ enum {
 
 static inline rcgc__head *rcgc__head_of(const void *obj)
 {
-    return (rcgc__head *)obj - 1;
+    return RCGC__HEAD(obj);
 }
 static inline void *rcgc__obj_of(rcgc__head *h) { return h + 1; }
 
