@@ -439,17 +439,16 @@ int rcgc__kit_untrack_callback(rcgc_heap *heap, rcgc_gc_phase phase,
 ** that holds only atomic keys and values (CPython's untrack_dicts, run on
 ** full collections only to avoid quadratic work while a dict is built).
 ** The tracked objects are gathered first and untracked afterwards, because
-** untracking unlinks an object from the list being walked. Incremental mode
-** reports each old-generation increment as a generation-2 collection, so
-** there the walk is skipped: it would cost a whole-heap pass per increment.
+** untracking unlinks an object from the list being walked. Incremental-mode
+** steps (info->increment) are skipped: a whole-heap pass per increment would
+** defeat their bounded pauses; explicit full collections still untrack.
 */
 int rcgc__kit_untrack_callback(rcgc_heap *heap, rcgc_gc_phase phase,
                                const rcgc_gc_info *info, void *ctx)
 {
     (void)ctx;
-    uint64_t budget;
     if (phase != RCGC_GC_STOP || info->generation != RCGC_GC_GENERATIONS - 1 ||
-        rcgc_gc_get_mode(heap, &budget) != RCGC_GC_GENERATIONAL)
+        info->increment)
         return 0;
     untrack_list u = {heap, NULL, 0, 0};
     rcgc_gc_visit_objects(heap, -1, gather_atomic_dict, &u);
