@@ -351,12 +351,19 @@ static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *u
     visit_ctx v;
     visit_init(&v, heap, young);
     rcgc__head *prev = young;
+    size_t survivors = 0;
     while (prev->next_ != end) {
         rcgc__head *h = H(m, prev->next_);
         if (h->prev_ > 0) {
             v.owner = h;
             TYPE(heap, h)->traverse(h + 1, visit_reachable, &v);
+            /* Scanned and reachable: it leaves the set now, and its prev_
+            ** becomes a link again (a later visit finds no COLLECTING flag
+            ** and ignores it), which saves a final pass over survivors. */
+            h->prev_ = HD(m, prev);
+            h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
             prev = h;
+            survivors++;
         } else {
             prev->next_ = h->next_;
             if (young->prev_ == HD(m, h))
@@ -365,17 +372,6 @@ static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *u
             h->flags_ |= RCGC__F_UNREACHABLE;
         }
     }
-    /* Survivors: make the list doubly linked again and leave the set. */
-    size_t survivors = 0;
-    prev = young;
-    for (uint32_t x = young->next_; x != end; x = H(m, x)->next_) {
-        rcgc__head *h = H(m, x);
-        h->prev_ = HD(m, prev);
-        h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
-        prev = h;
-        survivors++;
-    }
-    young->prev_ = HD(m, prev);
     return survivors;
 }
 
@@ -615,6 +611,8 @@ static void debug_list(rcgc_heap *heap, rcgc__head *l, const char *what)
 ** growth, i.e. about 4 scans per promoted object; 4 spreads the same total
 ** work over the automatic steps instead of concentrating it in one pause. */
 #define INC_WORK_FACTOR 4
+/* Percentage of the remaining pause budget an increment is planned for. */
+#define INC_BUDGET_SHARE 60
 /* Smallest increment, so that a round always progresses. */
 #define INC_MIN_OBJECTS 256
 
@@ -917,7 +915,11 @@ static void collect_generations(rcgc_heap *heap)
     collect_with_callbacks(heap, gen);
     if (incremental && gc->inc_debt > 0) {
         uint64_t spent = now_ns() - t0;
-        uint64_t budget = gc->pause_budget_ns > spent ? gc->pause_budget_ns - spent : 0;
+        /* Plan the increment for INC_BUDGET_SHARE of what is left: the cost
+        ** per object is an estimate, and freeing garbage costs more than
+        ** scanning survivors. */
+        uint64_t left = gc->pause_budget_ns > spent ? gc->pause_budget_ns - spent : 0;
+        uint64_t budget = left / 100 * INC_BUDGET_SHARE;
         gc->collecting = true;
         size_t done = collect_increment(heap, budget, gc->inc_debt);
         gc->collecting = false;
