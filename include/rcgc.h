@@ -330,6 +330,12 @@ static inline uint32_t rcgc_refcount(const void *obj)
 
 const rcgc_type *rcgc_type_of(const void *obj);
 
+/* A heap-owned copy of 'tmpl' that lives until the heap is freed; the same
+** template (field for field) gives the same copy. For libraries that build
+** their types at run time rather than as static structs (a static struct of
+** pointers is relocated data). NULL when out of memory. */
+const rcgc_type *rcgc_type_register(rcgc_heap *heap, const rcgc_type *tmpl);
+
 /* Make an object immortal: ref/unref never free it; it lives until the heap
 ** is freed. The collector no longer scans it (it is untracked). */
 void rcgc_set_immortal(void *obj);

@@ -237,6 +237,34 @@ uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type)
     return id;
 }
 
+static bool same_type(const rcgc_type *a, const rcgc_type *b)
+{
+    return a->name == b->name && a->size == b->size && a->itemsize == b->itemsize &&
+           a->flags == b->flags && a->traverse == b->traverse && a->clear == b->clear &&
+           a->finalize == b->finalize && a->release == b->release;
+}
+
+const rcgc_type *rcgc_type_register(rcgc_heap *heap, const rcgc_type *tmpl)
+{
+    for (size_t i = 0; i < heap->nowned; i++)
+        if (same_type(heap->owned_types[i], tmpl))
+            return heap->owned_types[i];
+    if (heap->nowned == heap->capowned) {
+        size_t cap = heap->capowned ? heap->capowned * 2 : 8;
+        rcgc_type **v = rcgc_realloc(heap, heap->owned_types, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        heap->owned_types = v;
+        heap->capowned = cap;
+    }
+    rcgc_type *t = rcgc_malloc(heap, sizeof *t);
+    if (!t)
+        return NULL;
+    *t = *tmpl;
+    heap->owned_types[heap->nowned++] = t;
+    return t;
+}
+
 rcgc_status rcgc_heap_check(rcgc_heap *heap)
 {
     size_t bad = 0;

@@ -93,6 +93,8 @@ struct rcgc_heap {
     const rcgc_type **types;   /* raw-allocated; types[0] is unused */
     uint32_t ntypes, captypes;
     uint16_t last_type_id;     /* one-entry lookup cache */
+    rcgc_type **owned_types;   /* rcgc_type_register copies (raw blocks) */
+    size_t nowned, capowned;
     const rcgc_type *last_type;
     size_t live_objects;       /* all objects, tracked or not */
     size_t immortal_objects;   /* made immortal by rcgc_set_immortal */

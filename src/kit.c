@@ -16,29 +16,54 @@
 /* ===================================================================== */
 
 /* Atomic types: no traverse, so never tracked; nothing to clear. */
-const rcgc_type rcgc__kit_none_type = { .name = "NoneType", .size = sizeof(kit_bool) };
-const rcgc_type rcgc__kit_bool_type = { .name = "bool", .size = sizeof(kit_bool) };
-const rcgc_type rcgc__kit_int_type = { .name = "int", .size = sizeof(kit_int) };
-const rcgc_type rcgc__kit_float_type = { .name = "float", .size = sizeof(kit_float) };
+const char rcgc__kit_none_name[] = "NoneType";
+const char rcgc__kit_bool_name[] = "bool";
+const char rcgc__kit_int_name[] = "int";
+const char rcgc__kit_float_name[] = "float";
+
+static const rcgc_type *atomic_type(rcgc_heap *heap, const char *name, size_t size)
+{
+    rcgc_type t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.size = size;
+    return rcgc_type_register(heap, &t);
+}
+
+bool rcgc__kit_types_init(rcgc_kit *kit)
+{
+    rcgc_heap *h = kit->heap;
+    kit->types[KIT_T_NONE] = atomic_type(h, rcgc__kit_none_name, sizeof(kit_bool));
+    kit->types[KIT_T_BOOL] = atomic_type(h, rcgc__kit_bool_name, sizeof(kit_bool));
+    kit->types[KIT_T_INT] = atomic_type(h, rcgc__kit_int_name, sizeof(kit_int));
+    kit->types[KIT_T_FLOAT] = atomic_type(h, rcgc__kit_float_name, sizeof(kit_float));
+    kit->types[KIT_T_STR] = rcgc__kit_str_types(h, &kit->types[KIT_T_BYTES]);
+    kit->types[KIT_T_LIST] = rcgc__kit_list_type_make(h);
+    kit->types[KIT_T_DICT] = rcgc__kit_dict_type_make(h);
+    for (int i = 0; i < KIT_NTYPES; i++)
+        if (!kit->types[i])
+            return false;
+    return true;
+}
 
 rcgc_kind rcgc_kit_kind(const void *obj)
 {
     const rcgc_type *t = rcgc_type_of(obj);
-    if (t == &rcgc__kit_int_type)
+    if (t->name == rcgc__kit_int_name)
         return RCGC_KIND_INT;
-    if (t == &rcgc__kit_str_type)
+    if (t->name == rcgc__kit_str_name)
         return RCGC_KIND_STR;
-    if (t == &rcgc__kit_list_type)
+    if (t->name == rcgc__kit_list_name)
         return RCGC_KIND_LIST;
-    if (t == &rcgc__kit_dict_type)
+    if (t->name == rcgc__kit_dict_name)
         return RCGC_KIND_DICT;
-    if (t == &rcgc__kit_float_type)
+    if (t->name == rcgc__kit_float_name)
         return RCGC_KIND_FLOAT;
-    if (t == &rcgc__kit_bool_type)
+    if (t->name == rcgc__kit_bool_name)
         return RCGC_KIND_BOOL;
-    if (t == &rcgc__kit_none_type)
+    if (t->name == rcgc__kit_none_name)
         return RCGC_KIND_NONE;
-    if (t == &rcgc__kit_bytes_type)
+    if (t->name == rcgc__kit_bytes_name)
         return RCGC_KIND_BYTES;
     return RCGC_KIND_OTHER;
 }
@@ -98,17 +123,19 @@ rcgc_kit *rcgc_kit_new(rcgc_heap *heap, const rcgc_kit_config *cfg)
     kit->hash_key[0] = cfg->hash_key[0];
     kit->hash_key[1] = cfg->hash_key[1];
     kit->untrack_dicts = cfg->untrack_dicts;
+    if (!rcgc__kit_types_init(kit))
+        goto fail;
     /* A failure below leaves the immortals made so far: they cannot be
     ** freed, and they are harmless until the heap goes. */
-    kit->none = new_immortal(kit, &rcgc__kit_none_type);
-    kit->true_ = new_immortal(kit, &rcgc__kit_bool_type);
-    kit->false_ = new_immortal(kit, &rcgc__kit_bool_type);
+    kit->none = new_immortal(kit, kit->types[KIT_T_NONE]);
+    kit->true_ = new_immortal(kit, kit->types[KIT_T_BOOL]);
+    kit->false_ = new_immortal(kit, kit->types[KIT_T_BOOL]);
     if (!kit->none || !kit->true_ || !kit->false_)
         goto fail;
     ((kit_bool *)kit->true_)->value = true;
     if (cfg->small_ints) {
         for (int i = 0; i < KIT_NSMALL; i++) {
-            kit_int *o = new_immortal(kit, &rcgc__kit_int_type);
+            kit_int *o = new_immortal(kit, kit->types[KIT_T_INT]);
             if (!o)
                 goto fail;
             o->value = KIT_SMALL_MIN + i;
@@ -146,11 +173,11 @@ void *rcgc_kit_none(rcgc_kit *kit) { return kit->none; }
 void *rcgc_kit_true(rcgc_kit *kit) { return kit->true_; }
 void *rcgc_kit_false(rcgc_kit *kit) { return kit->false_; }
 void *rcgc_kit_bool(rcgc_kit *kit, bool value) { return value ? kit->true_ : kit->false_; }
-bool rcgc_kit_is_none(const void *obj) { return rcgc__kit_is(obj, &rcgc__kit_none_type); }
+bool rcgc_kit_is_none(const void *obj) { return rcgc__kit_is(obj, rcgc__kit_none_name); }
 
 bool rcgc_bool_value(const void *obj)
 {
-    return rcgc__kit_is(obj, &rcgc__kit_bool_type) && ((const kit_bool *)obj)->value;
+    return rcgc__kit_is(obj, rcgc__kit_bool_name) && ((const kit_bool *)obj)->value;
 }
 
 /* ===================================================================== */
@@ -161,7 +188,7 @@ void *rcgc_int_new(rcgc_kit *kit, int64_t value)
 {
     if (value >= KIT_SMALL_MIN && value <= KIT_SMALL_MAX && kit->small[0])
         return kit->small[value - KIT_SMALL_MIN];
-    kit_int *o = rcgc__kit_new(kit, &rcgc__kit_int_type, 0);
+    kit_int *o = rcgc__kit_new(kit, kit->types[KIT_T_INT], 0);
     if (o)
         o->value = value;
     return o;
@@ -170,9 +197,9 @@ void *rcgc_int_new(rcgc_kit *kit, int64_t value)
 rcgc_status rcgc_int_get(const void *obj, int64_t *out)
 {
     const rcgc_type *t = obj ? rcgc_type_of(obj) : NULL;
-    if (t == &rcgc__kit_int_type)
+    if (t->name == rcgc__kit_int_name)
         *out = ((const kit_int *)obj)->value;
-    else if (t == &rcgc__kit_bool_type)
+    else if (t->name == rcgc__kit_bool_name)
         *out = ((const kit_bool *)obj)->value;
     else
         return RCGC_EINVAL;
@@ -274,7 +301,7 @@ rcgc_status rcgc_int_mod(rcgc_kit *kit, const void *a, const void *b, void **out
 
 void *rcgc_float_new(rcgc_kit *kit, double value)
 {
-    kit_float *o = rcgc__kit_new(kit, &rcgc__kit_float_type, 0);
+    kit_float *o = rcgc__kit_new(kit, kit->types[KIT_T_FLOAT], 0);
     if (o)
         o->value = value;
     return o;
@@ -283,7 +310,7 @@ void *rcgc_float_new(rcgc_kit *kit, double value)
 rcgc_status rcgc_float_get(const void *obj, double *out)
 {
     int64_t i;
-    if (rcgc__kit_is(obj, &rcgc__kit_float_type))
+    if (rcgc__kit_is(obj, rcgc__kit_float_name))
         *out = ((const kit_float *)obj)->value;
     else if (rcgc_int_get(obj, &i) == RCGC_OK)
         *out = (double)i;

@@ -22,8 +22,13 @@
 ** ints are immortal and owned by nobody: they outlive the kit until the heap
 ** is freed. 'untrack_dicts' selects the dict tracking rule (rcgc_kit.h).
 */
+/* Indexes of struct rcgc_kit.types. */
+enum { KIT_T_NONE, KIT_T_BOOL, KIT_T_INT, KIT_T_FLOAT, KIT_T_STR, KIT_T_BYTES, KIT_T_LIST,
+       KIT_T_DICT, KIT_NTYPES };
+
 struct rcgc_kit {
     rcgc_heap *heap;
+    const rcgc_type *types[KIT_NTYPES];
     void *none;
     void *true_;
     void *false_;
@@ -106,14 +111,24 @@ typedef struct kit_dict {
     uint32_t *table;
 } kit_dict;
 
-extern const rcgc_type rcgc__kit_none_type;
-extern const rcgc_type rcgc__kit_bool_type;
-extern const rcgc_type rcgc__kit_int_type;
-extern const rcgc_type rcgc__kit_float_type;
-extern const rcgc_type rcgc__kit_str_type;
-extern const rcgc_type rcgc__kit_bytes_type;
-extern const rcgc_type rcgc__kit_list_type;
-extern const rcgc_type rcgc__kit_dict_type;
+/* The kit's types are built at run time and registered with the heap
+** (rcgc_type_register: they live as long as the heap, like the kit's
+** immortal objects), because a static struct of pointers is relocated data.
+** An object's kind is told by its type's name pointer: one of these
+** read-only arrays. */
+extern const char rcgc__kit_none_name[];
+extern const char rcgc__kit_bool_name[];
+extern const char rcgc__kit_int_name[];
+extern const char rcgc__kit_float_name[];
+extern const char rcgc__kit_str_name[];
+extern const char rcgc__kit_bytes_name[];
+extern const char rcgc__kit_list_name[];
+extern const char rcgc__kit_dict_name[];
+/* Fill kit->types; false when out of memory. */
+bool rcgc__kit_types_init(rcgc_kit *kit);
+const rcgc_type *rcgc__kit_str_types(rcgc_heap *heap, const rcgc_type **bytes);
+const rcgc_type *rcgc__kit_list_type_make(rcgc_heap *heap);
+const rcgc_type *rcgc__kit_dict_type_make(rcgc_heap *heap);
 
 /* kit_str.c: SipHash-1-3 of bytes under the kit's key, as a Python hash
 ** (never -1). */
@@ -147,9 +162,10 @@ static inline bool rcgc__kit_may_be_tracked(const void *obj)
     return rcgc_type_of(obj)->traverse != NULL && !rcgc_is_immortal(obj);
 }
 
-static inline bool rcgc__kit_is(const void *obj, const rcgc_type *t)
+/* 'name' is one of rcgc__kit_*_name. */
+static inline bool rcgc__kit_is(const void *obj, const char *name)
 {
-    return obj && rcgc_type_of(obj) == t;
+    return obj && rcgc_type_of(obj)->name == name;
 }
 
 #endif

@@ -68,18 +68,24 @@ static void dict_clear(void *obj)
     rcgc_free(rcgc_heap_of(obj), table);
 }
 
-const rcgc_type rcgc__kit_dict_type = {
-    .name = "dict",
-    .size = sizeof(kit_dict),
-    .traverse = dict_traverse,
-    .clear = dict_clear,
-};
+const char rcgc__kit_dict_name[] = "dict";
 
-static bool is_dict(const void *obj) { return rcgc__kit_is(obj, &rcgc__kit_dict_type); }
+const rcgc_type *rcgc__kit_dict_type_make(rcgc_heap *heap)
+{
+    rcgc_type t;
+    memset(&t, 0, sizeof t);
+    t.name = rcgc__kit_dict_name;
+    t.size = sizeof(kit_dict);
+    t.traverse = dict_traverse;
+    t.clear = dict_clear;
+    return rcgc_type_register(heap, &t);
+}
+
+static bool is_dict(const void *obj) { return rcgc__kit_is(obj, rcgc__kit_dict_name); }
 
 void *rcgc_dict_new(rcgc_kit *kit)
 {
-    kit_dict *d = rcgc__kit_new(kit, &rcgc__kit_dict_type, 0);
+    kit_dict *d = rcgc__kit_new(kit, kit->types[KIT_T_DICT], 0);
     if (d && kit->untrack_dicts)
         rcgc_untrack(d); /* nothing in it can make a cycle yet */
     return d;
@@ -110,7 +116,7 @@ static bool match_object(const kit_entry *e, const void *key, size_t keylen)
 
 static bool match_cstr(const kit_entry *e, const void *key, size_t keylen)
 {
-    if (rcgc_type_of(e->key) != &rcgc__kit_str_type)
+    if (rcgc_type_of(e->key)->name != rcgc__kit_str_name)
         return false;
     const kit_str *s = e->key;
     return s->len == keylen && memcmp(s->data, key, keylen) == 0;

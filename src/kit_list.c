@@ -33,14 +33,20 @@ static void list_clear(void *obj)
     rcgc_free(rcgc_heap_of(obj), items);
 }
 
-const rcgc_type rcgc__kit_list_type = {
-    .name = "list",
-    .size = sizeof(kit_list),
-    .traverse = list_traverse,
-    .clear = list_clear,
-};
+const char rcgc__kit_list_name[] = "list";
 
-static bool is_list(const void *obj) { return rcgc__kit_is(obj, &rcgc__kit_list_type); }
+const rcgc_type *rcgc__kit_list_type_make(rcgc_heap *heap)
+{
+    rcgc_type t;
+    memset(&t, 0, sizeof t);
+    t.name = rcgc__kit_list_name;
+    t.size = sizeof(kit_list);
+    t.traverse = list_traverse;
+    t.clear = list_clear;
+    return rcgc_type_register(heap, &t);
+}
+
+static bool is_list(const void *obj) { return rcgc__kit_is(obj, rcgc__kit_list_name); }
 
 /* Room for at least 'need' items: CPython's over-allocation (~1/8 + 6,
 ** rounded to 4), so appends are amortised O(1). */
@@ -61,7 +67,7 @@ static rcgc_status reserve(kit_list *l, size_t need)
 
 void *rcgc_list_new(rcgc_kit *kit, size_t capacity_hint)
 {
-    kit_list *l = rcgc__kit_new(kit, &rcgc__kit_list_type, 0);
+    kit_list *l = rcgc__kit_new(kit, kit->types[KIT_T_LIST], 0);
     if (l && capacity_hint && reserve(l, capacity_hint) != RCGC_OK) {
         rcgc_unref(l);
         return NULL;

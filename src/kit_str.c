@@ -10,8 +10,20 @@
 #include "kit.h"
 
 /* Atomic types: the bytes live inline after the fields (itemsize 1). */
-const rcgc_type rcgc__kit_str_type = { .name = "str", .size = sizeof(kit_str), .itemsize = 1 };
-const rcgc_type rcgc__kit_bytes_type = { .name = "bytes", .size = sizeof(kit_str), .itemsize = 1 };
+const char rcgc__kit_str_name[] = "str";
+const char rcgc__kit_bytes_name[] = "bytes";
+
+const rcgc_type *rcgc__kit_str_types(rcgc_heap *heap, const rcgc_type **bytes)
+{
+    rcgc_type t;
+    memset(&t, 0, sizeof t);
+    t.name = rcgc__kit_bytes_name;
+    t.size = sizeof(kit_str);
+    t.itemsize = 1;
+    *bytes = rcgc_type_register(heap, &t);
+    t.name = rcgc__kit_str_name;
+    return rcgc_type_register(heap, &t);
+}
 
 /* ===================================================================== */
 /* UTF-8                                                                 */
@@ -169,7 +181,7 @@ static void *seal(rcgc_kit *kit, kit_str *s, bool is_str)
 
 void *rcgc_str_new(rcgc_kit *kit, const char *utf8, size_t len)
 {
-    kit_str *s = alloc_str(kit, &rcgc__kit_str_type, len);
+    kit_str *s = alloc_str(kit, kit->types[KIT_T_STR], len);
     if (!s)
         return NULL;
     if (len)
@@ -190,7 +202,7 @@ void *rcgc_str_vprintf(rcgc_kit *kit, const char *fmt, va_list ap)
     va_end(ap2);
     if (n < 0)
         return NULL;
-    kit_str *s = alloc_str(kit, &rcgc__kit_str_type, (size_t)n);
+    kit_str *s = alloc_str(kit, kit->types[KIT_T_STR], (size_t)n);
     if (!s)
         return NULL;
     vsnprintf(s->data, (size_t)n + 1, fmt, ap);
@@ -208,12 +220,12 @@ void *rcgc_str_printf(rcgc_kit *kit, const char *fmt, ...)
 
 void *rcgc_str_concat(rcgc_kit *kit, const void *a, const void *b)
 {
-    if (!rcgc__kit_is(a, &rcgc__kit_str_type) || !rcgc__kit_is(b, &rcgc__kit_str_type))
+    if (!rcgc__kit_is(a, rcgc__kit_str_name) || !rcgc__kit_is(b, rcgc__kit_str_name))
         return NULL;
     const kit_str *x = a, *y = b;
     if (x->len > SIZE_MAX / 4 || y->len > SIZE_MAX / 4)
         return NULL;
-    kit_str *s = alloc_str(kit, &rcgc__kit_str_type, x->len + y->len);
+    kit_str *s = alloc_str(kit, kit->types[KIT_T_STR], x->len + y->len);
     if (!s)
         return NULL;
     memcpy(s->data, x->data, x->len);
@@ -226,7 +238,7 @@ void *rcgc_str_concat(rcgc_kit *kit, const void *a, const void *b)
 
 void *rcgc_bytes_new(rcgc_kit *kit, const void *data, size_t len)
 {
-    kit_str *s = alloc_str(kit, &rcgc__kit_bytes_type, len);
+    kit_str *s = alloc_str(kit, kit->types[KIT_T_BYTES], len);
     if (!s)
         return NULL;
     if (len)
@@ -240,22 +252,22 @@ void *rcgc_bytes_new(rcgc_kit *kit, const void *data, size_t len)
 
 const char *rcgc_str_data(const void *obj)
 {
-    return rcgc__kit_is(obj, &rcgc__kit_str_type) ? ((const kit_str *)obj)->data : NULL;
+    return rcgc__kit_is(obj, rcgc__kit_str_name) ? ((const kit_str *)obj)->data : NULL;
 }
 
 size_t rcgc_str_len(const void *obj)
 {
-    return rcgc__kit_is(obj, &rcgc__kit_str_type) ? ((const kit_str *)obj)->len : 0;
+    return rcgc__kit_is(obj, rcgc__kit_str_name) ? ((const kit_str *)obj)->len : 0;
 }
 
 size_t rcgc_str_chars(const void *obj)
 {
-    return rcgc__kit_is(obj, &rcgc__kit_str_type) ? ((const kit_str *)obj)->nchars : 0;
+    return rcgc__kit_is(obj, rcgc__kit_str_name) ? ((const kit_str *)obj)->nchars : 0;
 }
 
 bool rcgc_str_equals_cstr(const void *obj, const char *s)
 {
-    if (!rcgc__kit_is(obj, &rcgc__kit_str_type))
+    if (!rcgc__kit_is(obj, rcgc__kit_str_name))
         return false;
     const kit_str *x = obj;
     size_t n = strlen(s);
@@ -264,14 +276,14 @@ bool rcgc_str_equals_cstr(const void *obj, const char *s)
 
 const unsigned char *rcgc_bytes_data(const void *obj)
 {
-    return rcgc__kit_is(obj, &rcgc__kit_bytes_type)
+    return rcgc__kit_is(obj, rcgc__kit_bytes_name)
                ? (const unsigned char *)((const kit_str *)obj)->data
                : NULL;
 }
 
 size_t rcgc_bytes_len(const void *obj)
 {
-    return rcgc__kit_is(obj, &rcgc__kit_bytes_type) ? ((const kit_str *)obj)->len : 0;
+    return rcgc__kit_is(obj, rcgc__kit_bytes_name) ? ((const kit_str *)obj)->len : 0;
 }
 
 /* ===================================================================== */
@@ -284,7 +296,7 @@ size_t rcgc_bytes_len(const void *obj)
 void rcgc__kit_str_repr(const void *obj, rcgc_kit_buf *buf)
 {
     const kit_str *s = obj;
-    bool is_bytes = rcgc_type_of(obj) == &rcgc__kit_bytes_type;
+    bool is_bytes = rcgc_type_of(obj)->name == rcgc__kit_bytes_name;
     const unsigned char *p = (const unsigned char *)s->data;
     char quote = '\'';
     if (memchr(p, '\'', s->len) && !memchr(p, '"', s->len))
