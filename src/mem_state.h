@@ -144,6 +144,9 @@ struct rcgc__mem {
 
     /* Pools with free blocks, per family and class. */
     struct rcgc__pool *used[RCGC__NFAMS][RCGC__NCLASSES];
+    /* Classes whose list may hold a kept empty pool (bit fam * 32 + cls; a
+    ** hint: the pool may have been used again since). */
+    uint64_t spare_mask;
 
     /* Arenas. Index 0 is always META, so 0 means "none" in links. */
     struct rcgc__arena *arenas;
@@ -201,6 +204,15 @@ size_t rcgc__region_check(struct rcgc__mem *m);
 /* Slow paths of rcgc__pool_take / rcgc__pool_give below. */
 struct rcgc__pool *rcgc__pool_new(struct rcgc__mem *m, unsigned fam, unsigned cls);
 void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p);
+/* Give back the empty pools kept on class lists (rcgc_mem_trim). */
+void rcgc__pool_drop_empty(struct rcgc__mem *m);
+/* Free segments of the arena holding 'seg'; free segments of the arena the
+** next one-segment allocation would use (64 when a new arena is needed). */
+unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg);
+unsigned rcgc__seg_next_nfree(const struct rcgc__mem *m);
+/* The one used segment of the arena holding region address 'addr' when
+** the arena is in use and has exactly one, else NULL. */
+void *rcgc__seg_sole(const struct rcgc__mem *m, const void *addr);
 /* True iff p is a live block start of this pool. */
 bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p);
 /* Live bytes and blocks in pools (a walk over the arenas). */
@@ -325,6 +337,13 @@ static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, vo
         rcgc__pool_give_slow(m, p); /* list moves; decrements nused */
     else
         p->nused--;
+}
+
+/* True iff segment 'seg' is the only used segment of its arena. */
+static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
+{
+    uintptr_t off = (uintptr_t)seg - (uintptr_t)m->base;
+    return m->arenas[off >> 20].nfree == RCGC__ARENA_SEGS - 1;
 }
 
 /* The pool of family 'fam' whose live block starts at p, or NULL when p is

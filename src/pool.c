@@ -30,12 +30,44 @@ static unsigned pool_capacity(unsigned fam, unsigned size)
     return room / size;
 }
 
+static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p);
+
+/* A kept empty pool of another class, unlinked, or NULL. Only one in an
+** arena at least as full as the one a new segment would come from, so
+** spares never defeat the fullest-arena rule. Stale hints are dropped. */
+static struct rcgc__pool *steal_spare(struct rcgc__mem *m)
+{
+    unsigned want = rcgc__seg_next_nfree(m);
+    for (uint64_t mask = m->spare_mask; mask; mask &= mask - 1) {
+        unsigned bit = (unsigned)__builtin_ctzll(mask);
+        struct rcgc__pool *p = m->used[bit / RCGC__NCLASSES][bit % RCGC__NCLASSES];
+        while (p && p->nused)
+            p = p->next;
+        if (!p) {
+            m->spare_mask &= ~((uint64_t)1 << bit);
+            continue;
+        }
+        if (rcgc__seg_arena_nfree(m, p) <= want) {
+            m->spare_mask &= ~((uint64_t)1 << bit);
+            pool_unlink(m, p);
+            return p;
+        }
+    }
+    return NULL;
+}
+
 struct rcgc__pool *rcgc__pool_new(struct rcgc__mem *m, unsigned fam, unsigned cls)
 {
     bool fresh;
-    struct rcgc__pool *p = rcgc__seg_alloc(m, 1, &fresh);
-    if (!p)
-        return NULL;
+    struct rcgc__pool *p = steal_spare(m);
+    if (p) {
+        /* Its live map is all zero already; its carved blocks are free. */
+        fresh = false;
+    } else {
+        if (!(p = rcgc__seg_alloc(m, 1, &fresh)))
+            return NULL;
+        memset(p->live, 0, sizeof p->live);
+    }
     p->seg.heap = (rcgc_heap *)m;
     p->kind = RCGC__SEG_POOL;
     p->szidx = (uint8_t)cls;
@@ -46,7 +78,6 @@ struct rcgc__pool *rcgc__pool_new(struct rcgc__mem *m, unsigned fam, unsigned cl
     p->nused = 0;
     p->freeblock = NULL;
     p->nextoffset = RCGC__POOL_HDR;
-    memset(p->live, 0, sizeof p->live);
     p->prev = NULL;
     p->next = m->used[fam][cls];
     if (p->next)
@@ -66,9 +97,28 @@ static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p)
     p->next = p->prev = NULL;
 }
 
+/* Free segments; if that leaves a spare pool alone in its arena, free the
+** spare too: a spare never keeps an arena from emptying. */
+static void release_segs(struct rcgc__mem *m, void *seg, size_t nsegs)
+{
+    rcgc__seg_free(m, seg, nsegs);
+    struct rcgc__pool *last = rcgc__seg_sole(m, seg);
+    if (last && last->kind == RCGC__SEG_POOL && last->nused == 0) {
+        pool_unlink(m, last);
+        rcgc__seg_free(m, last, 1);
+    }
+}
+
 /* rcgc__pool_give found p full (it moves to the front of its class list,
-** so the next allocation reuses the block just freed) or about to be empty
-** (it goes back to its arena). */
+** so the next allocation reuses the block just freed) or about to be empty.
+** An empty pool goes back to its arena unless it is the only pool of its
+** class and its arena has other segments in use: that one stays on its
+** list (a "spare"), so a program that allocates and frees a few blocks of
+** one size in a loop does not set up and tear down a pool each time. At
+** most one spare per class (64 x 16 KiB); a class that needs a new pool
+** takes another class's spare first (as CPython reuses an arena's free
+** pools), an arena is never kept alive by a spare alone, and
+** rcgc_mem_trim gives the spares back. */
 void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
 {
     if (p->nused == p->capacity) {
@@ -79,9 +129,28 @@ void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
         m->used[p->family][p->szidx] = p;
     }
     if (--p->nused == 0) {
+        if (!p->prev && !p->next && !rcgc__seg_alone(m, p)) {
+            /* The class's spare (see above). */
+            m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
+            return;
+        }
         pool_unlink(m, p);
-        rcgc__seg_free(m, p, 1);
+        release_segs(m, p, 1);
     }
+}
+
+void rcgc__pool_drop_empty(struct rcgc__mem *m)
+{
+    for (unsigned f = 0; f < RCGC__NFAMS; f++)
+        for (unsigned c = 0; c < RCGC__NCLASSES; c++)
+            for (struct rcgc__pool *p = m->used[f][c], *next; p; p = next) {
+                next = p->next;
+                if (p->nused == 0) {
+                    pool_unlink(m, p);
+                    rcgc__seg_free(m, p, 1);
+                }
+            }
+    m->spare_mask = 0;
 }
 
 static inline void *pool_alloc(struct rcgc__mem *m, unsigned fam, unsigned cls, bool *zero)
@@ -130,7 +199,7 @@ void rcgc__run_free(struct rcgc__mem *m, struct rcgc__run *r)
         m->live_blocks--;
     }
     r->kind = 0;
-    rcgc__seg_free(m, r, nsegs);
+    release_segs(m, r, nsegs);
 }
 
 /* ===================================================================== */
@@ -165,8 +234,17 @@ void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes)
         unsigned cls = rcgc__size_class(bytes);
         bool zero;
         void *b = pool_alloc(m, RCGC__FAM_OBJ, cls, &zero);
-        if (b && !zero)
-            memset(b, 0, (cls + 1) * RCGC__ALIGN);
+        if (b && !zero) {
+            /* Constant sizes for the common classes: a few inline stores
+            ** instead of a call to memset. */
+            switch (cls) {
+            case 0: memset(b, 0, 16); break;
+            case 1: memset(b, 0, 32); break;
+            case 2: memset(b, 0, 48); break;
+            case 3: memset(b, 0, 64); break;
+            default: memset(b, 0, (cls + 1) * RCGC__ALIGN); break;
+            }
+        }
         return b;
     }
     struct rcgc__run *r = rcgc__run_alloc(m, bytes, RCGC__SEG_RUN_OBJ);
@@ -298,7 +376,7 @@ static size_t check_pool(struct rcgc__mem *m, struct rcgc__pool *p, struct total
     size_t nlive = 0;
     for (unsigned w = 0; w < 16; w++)
         nlive += (size_t)__builtin_popcountll(p->live[w]);
-    if (nlive != p->nused || p->nused == 0)
+    if (nlive != p->nused)
         BAD("pool %p: nused %u, live map says %zu\n", (void *)p, p->nused, nlive);
     /* Free list: exactly the carved non-live blocks. */
     size_t nfree = 0;
@@ -390,9 +468,10 @@ size_t rcgc__pool_check(struct rcgc__mem *m)
     for (unsigned f = 0; f < RCGC__NFAMS; f++)
         for (unsigned c = 0; c < RCGC__NCLASSES; c++) {
             struct rcgc__pool *prev = NULL;
-            size_t n = 0;
+            size_t n = 0, nempty = 0;
             for (struct rcgc__pool *p = m->used[f][c]; p; prev = p, p = p->next) {
-                if (p->family != f || p->szidx != c || p->prev != prev || p->nused == 0 ||
+                nempty += p->nused == 0;
+                if (p->family != f || p->szidx != c || p->prev != prev || nempty > 1 ||
                     p->nused >= p->capacity) {
                     BAD("class list %u/%u: bad pool %p\n", f, c, (void *)p);
                     break;

@@ -427,6 +427,27 @@ static void decommit_segments(struct rcgc__mem *m, struct rcgc__arena *a, void *
 ** more than the memory is worth). */
 #define DECOMMIT_MIN_SEGS 4u
 
+unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg)
+{
+    size_t off = (size_t)((const char *)seg - (const char *)m->base);
+    return A(m, (uint32_t)(off / ARENA))->nfree;
+}
+
+void *rcgc__seg_sole(const struct rcgc__mem *m, const void *addr)
+{
+    size_t off = (size_t)((const char *)addr - (const char *)m->base);
+    uint32_t i = (uint32_t)(off / ARENA);
+    const struct rcgc__arena *a = A(m, i);
+    if (a->state != RCGC__ARENA_ACTIVE || a->nfree != RCGC__ARENA_SEGS - 1)
+        return NULL;
+    return (char *)arena_addr(m, i) + (size_t)__builtin_ctzll(a->used) * SEG;
+}
+
+unsigned rcgc__seg_next_nfree(const struct rcgc__mem *m)
+{
+    return m->usable ? A(m, m->usable)->nfree : RCGC__ARENA_SEGS;
+}
+
 void rcgc__seg_free(struct rcgc__mem *m, void *seg, size_t nsegs)
 {
     size_t off = (size_t)((char *)seg - (char *)m->base);
@@ -496,6 +517,7 @@ static void decay(struct rcgc__mem *m)
 void rcgc_mem_trim(rcgc_heap *heap)
 {
     struct rcgc__mem *m = &heap->mem;
+    rcgc__pool_drop_empty(m);
     m->keep_limit = 1;
     m->released_recently = 0;
     uint32_t i;
