@@ -522,9 +522,11 @@ static const char *type_name(rcgc_heap *heap, rcgc__head *h)
 
 /* PEP 442: call finalize once on every object of the set that has not been
 ** finalized yet. Objects may die or be resurrected meanwhile. */
-static void finalize_garbage(rcgc_heap *heap, rcgc__head *collectable)
+/* Returns the number of finalizers run. */
+static size_t finalize_garbage(rcgc_heap *heap, rcgc__head *collectable)
 {
     struct rcgc__mem *m = MEM(heap);
+    size_t ran = 0;
     /* List sentinels need handles, so they live in the heap, not on the
     ** C stack. */
     rcgc__head *seen_list = &heap->gc.seen;
@@ -535,6 +537,7 @@ static void finalize_garbage(rcgc_heap *heap, rcgc__head *collectable)
         const rcgc_type *t = TYPE(heap, h);
         if (t->finalize && !(h->flags_ & RCGC__F_FINALIZED)) {
             h->flags_ |= RCGC__F_FINALIZED;
+            ran++;
             rcgc_ref(h + 1);
             if (t->finalize(h + 1) != 0)
                 rcgc_heap_printf(heap, "gc: error ignored in finalize of <%s %p>\n",
@@ -543,6 +546,7 @@ static void finalize_garbage(rcgc_heap *heap, rcgc__head *collectable)
         }
     }
     list_merge(m, seen_list, collectable);
+    return ran;
 }
 
 /* After finalizers ran: objects of the set that are reachable again (and
@@ -649,20 +653,36 @@ static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old
         gc->long_lived_total = survivors;
     }
 
-    move_uncollectable(heap, unreachable, finalizers);
+    /* Phases that only some heaps need are skipped on the others: no type
+    ** uncollectable in a cycle, no type with a finalizer, no weak reference
+    ** ever made (each skip saves a pass over the garbage). */
+    if (heap->any_uncollectable)
+        move_uncollectable(heap, unreachable, finalizers);
     if (gc->debug & RCGC_GC_DEBUG_COLLECTABLE)
         debug_list(heap, unreachable, "collectable");
 
     /* Weak references to the garbage die before any finalizer or callback
     ** can observe a half-destroyed object. */
-    rcgc__weakref_gc_handle(heap, unreachable);
-    finalize_garbage(heap, unreachable);
-    handle_resurrected(heap, unreachable, still, old);
-    /* Weak references that finalizers made to or inside the final set die
-    ** too, without callbacks, before clear() breaks the cycles. */
-    rcgc__weakref_gc_clear(heap, still);
-
-    size_t collected = list_size(m, still);
+    size_t user_code = rcgc__weakref_gc_handle(heap, unreachable);
+    if (heap->any_finalize)
+        user_code += finalize_garbage(heap, unreachable);
+    size_t collected;
+    if (user_code) {
+        handle_resurrected(heap, unreachable, still, old);
+        /* Weak references that finalizers made to or inside the final set
+        ** die too, without callbacks, before clear() breaks the cycles. */
+        rcgc__weakref_gc_clear(heap, still);
+        /* Not candidates minus the rest: finalizers may have freed some of
+        ** the set by refcount, and those are not counted (as in CPython). */
+        collected = list_size(m, still);
+    } else {
+        /* No finalizer or callback ran: nothing can have been resurrected
+        ** or have made a new weak reference, so the set stands as it is
+        ** (update_refs, subtract_refs and move_unreachable over it again
+        ** would find exactly the same objects). */
+        list_merge(m, unreachable, still);
+        collected = candidates - survivors - list_size(m, finalizers);
+    }
     delete_garbage(heap, still, old);
 
     size_t uncollectable = 0;

@@ -232,6 +232,8 @@ uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type)
     }
     uint16_t id = (uint16_t)heap->ntypes++;
     heap->types[id] = type;
+    heap->any_finalize |= type->finalize != NULL;
+    heap->any_uncollectable |= (type->flags & RCGC_TYPE_UNCOLLECTABLE_IN_CYCLE) != 0;
     heap->last_type = type;
     heap->last_type_id = id;
     return id;

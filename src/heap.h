@@ -93,6 +93,9 @@ struct rcgc_heap {
     const rcgc_type **types;   /* raw-allocated; types[0] is unused */
     uint32_t ntypes, captypes;
     uint16_t last_type_id;     /* one-entry lookup cache */
+    /* Some type in the table has a finalize callback / is uncollectable in a
+    ** cycle: without either, the collector skips the phases that need them. */
+    bool any_finalize, any_uncollectable;
     rcgc_type **owned_types;   /* rcgc_type_register copies (raw blocks) */
     size_t nowned, capowned;
     const rcgc_type *last_type;

@@ -385,9 +385,11 @@ static void finalize_fire(rcgc_heap *heap, struct rcgc_finalize *f);
 /* Run a chain built by detach_all, in order. Each callback may do anything
 ** (allocate, collect, create or drop weak references): the chain is owned
 ** by this call and each owner stays alive until its callback returned. */
-static void run_chain(rcgc_heap *heap, rcgc__wnode *n)
+static size_t run_chain(rcgc_heap *heap, rcgc__wnode *n)
 {
+    size_t ran = 0;
     while (n) {
+        ran++;
         rcgc__wnode *next = n->next;
         n->next = NULL;
         n->flags &= (uint8_t)~RCGC__WN_PENDING;
@@ -412,6 +414,7 @@ static void run_chain(rcgc_heap *heap, rcgc__wnode *n)
         rcgc_unref(owner);
         n = next;
     }
+    return ran;
 }
 
 void rcgc__weakref_on_dealloc(rcgc_heap *heap, void *obj)
@@ -421,10 +424,11 @@ void rcgc__weakref_on_dealloc(rcgc_heap *heap, void *obj)
     run_chain(heap, first);
 }
 
-static void gc_walk(rcgc_heap *heap, rcgc__head *list, int mode)
+/* Returns the number of callbacks run (container purges included). */
+static size_t gc_walk(rcgc_heap *heap, rcgc__head *list, int mode)
 {
     if (!heap->weak)
-        return; /* no weak reference was ever made on this heap */
+        return 0; /* no weak reference was ever made on this heap */
     struct rcgc__mem *m = MEM(heap);
     rcgc__wnode *first = NULL, **tail = &first;
     uint32_t end = rcgc__handle(m, list);
@@ -444,17 +448,17 @@ static void gc_walk(rcgc_heap *heap, rcgc__head *list, int mode)
             tail = detach_all(heap, h + 1, tail, mode);
     }
     /* Callback phase: every weak reference into the set is dead now. */
-    run_chain(heap, first);
+    return run_chain(heap, first);
 }
 
-void rcgc__weakref_gc_handle(rcgc_heap *heap, rcgc__head *unreachable)
+size_t rcgc__weakref_gc_handle(rcgc_heap *heap, rcgc__head *unreachable)
 {
-    gc_walk(heap, unreachable, DETACH_GC);
+    return gc_walk(heap, unreachable, DETACH_GC);
 }
 
 void rcgc__weakref_gc_clear(rcgc_heap *heap, rcgc__head *still)
 {
-    gc_walk(heap, still, DETACH_GC_LATE);
+    (void)gc_walk(heap, still, DETACH_GC_LATE);
 }
 
 /* ------------------------------------------------------------------ */

@@ -22,7 +22,7 @@ void rcgc__weakref_on_dealloc(rcgc_heap *heap, void *obj);
 ** list 'unreachable' carries RCGC__F_UNREACHABLE) and before any finalizer:
 ** kill weak references to unreachable objects and those inside the set; run
 ** the callbacks of reachable weak references whose referent died. */
-void rcgc__weakref_gc_handle(rcgc_heap *heap, rcgc__head *unreachable);
+size_t rcgc__weakref_gc_handle(rcgc_heap *heap, rcgc__head *unreachable);
 
 /* Cycle collection, after finalizers ran and resurrected objects left, just
 ** before clear: kill weak references created meanwhile (by finalizers) to or
