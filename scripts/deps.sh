@@ -18,8 +18,11 @@ group_packages() {
         build) echo cmake gcc clang make pkg-config ;;
         # valgrind for 'make valgrind'; clang's runtimes for libFuzzer and the
         # sanitizers (gcc brings its own libasan/libubsan); python3 for the
-        # views server's integration test.
-        test) echo valgrind libclang-rt-14-dev python3 ;;
+        # views server's integration test; chromium for its dashboard test
+        # (headless, no display needed), with one font named explicitly
+        # because chromium only recommends fonts-liberation, which
+        # --no-install-recommends leaves out.
+        test) echo valgrind libclang-rt-14-dev python3 chromium fonts-dejavu-core ;;
         # The anchors of ../shared/BENCH.md: the distro's CPython 3.11 (never a
         # locally compiled one), mimalloc, jemalloc, tcmalloc, Boehm GC,
         # hyperfine for whole-command timing, wrk for HTTP load.
