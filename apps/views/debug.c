@@ -15,6 +15,7 @@
 
 #include <rcgc_kit.h>
 
+#include <limits.h>
 #include <microhttpd.h>
 #include <stddef.h>
 #include <signal.h>
@@ -160,6 +161,79 @@ static void workers_json(vbuf *b)
 /* /debug/gc                                                             */
 /* ===================================================================== */
 
+/* Event seq of worker i's timeline, or false when the worker has lapped it
+** (or is writing it) while it was copied. */
+static bool gc_event_read(const gc_timeline *tl, uint64_t seq, gc_event *out)
+{
+    const gc_event *src = &tl->ev[(seq - 1) % VIEWS_GC_TIMELINE];
+    uint64_t s1 = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
+    memcpy(out, src, sizeof *out);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    uint64_t s2 = __atomic_load_n(&src->seq, __ATOMIC_RELAXED);
+    return s1 == seq && s2 == seq;
+}
+
+/* Worker i's collections that started at or after since_us, at most max of
+** them (the newest), oldest first, as JSON objects after *first. */
+static void gc_events_json(vbuf *b, uint32_t i, uint64_t since_us, uint64_t max, bool *first)
+{
+    static const char *const causes[] = {"auto", "leak-sample", "command"};
+    const gc_timeline *tl = &shm()->timelines[i];
+    uint64_t next = __atomic_load_n(&tl->next, __ATOMIC_ACQUIRE);
+    uint64_t oldest = next > VIEWS_GC_TIMELINE ? next - VIEWS_GC_TIMELINE + 1 : 1;
+    if (next >= max && next - max + 1 > oldest)
+        oldest = next - max + 1;
+    /* Events are in time order: skip back to the first one at since_us. */
+    uint64_t lo = oldest, hi = next + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        gc_event e;
+        if (!gc_event_read(tl, mid, &e) || e.t_us < since_us)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint64_t seq = lo; seq <= next; seq++) {
+        gc_event e;
+        if (!gc_event_read(tl, seq, &e) || e.t_us < since_us)
+            continue;
+        vbuf_printf(b,
+                    "%s{\"worker\":%u,\"seq\":%llu,\"t_us\":%llu,\"t_ms\":%llu,\"generation\":%d,"
+                    "\"dur_us\":%u,\"collected\":%u,\"cause\":\"%s\",\"increment\":%s}",
+                    *first ? "" : ",", i, (unsigned long long)seq, (unsigned long long)e.t_us,
+                    (unsigned long long)(e.t_us / 1000u), e.generation, e.dur_us, e.collected,
+                    e.cause < 3 ? causes[e.cause] : "?", e.increment ? "true" : "false");
+        *first = false;
+    }
+}
+
+/* The recent collections of every worker with wall-clock start times, for
+** lining them up against request latency (apps/views/bench.py). */
+static vobj *view_gc_events(view_request *r)
+{
+    long long since = req_query_int(r, "since_us", 0, 0, LLONG_MAX);
+    long long limit = req_query_int(r, "limit", VIEWS_GC_TIMELINE, 1, VIEWS_GC_TIMELINE);
+    if (r->status)
+        return NULL;
+    shm_state *m = shm();
+    vbuf b;
+    vbuf_init(&b);
+    vbuf_printf(&b, "{\"t_us\":%llu,\"capacity\":%u,\"workers\":[", (unsigned long long)now_us(),
+                (unsigned)VIEWS_GC_TIMELINE);
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        const worker_slot *s = &m->slots[i];
+        vbuf_printf(&b, "%s{\"worker\":%u,\"pid\":%d,\"incarnation\":%u,\"recorded\":%llu,"
+                        "\"events\":[",
+                    i ? "," : "", i, s->pid, s->incarnation,
+                    (unsigned long long)__atomic_load_n(&m->timelines[i].next, __ATOMIC_ACQUIRE));
+        bool first = true;
+        gc_events_json(&b, i, (uint64_t)since, (uint64_t)limit, &first);
+        vbuf_puts(&b, "]}");
+    }
+    vbuf_puts(&b, "]}\n");
+    return json_result(r, &b);
+}
+
 static vobj *view_gc(view_request *r)
 {
     worker *w = views_worker;
@@ -230,8 +304,11 @@ static void send_commands(view_request *r, uint32_t op, const int args[3], vbuf 
         if (only >= 0 && (int)i != only)
             continue;
         if ((int)i == w->index) {
-            if (op == CMD_COLLECT)
+            if (op == CMD_COLLECT) {
+                views_gc_cause = GC_COMMAND;
                 here = rcgc_gc_collect(w->heap, args[0]);
+                views_gc_cause = GC_AUTO;
+            }
             else if (op == CMD_ENABLE)
                 rcgc_gc_enable(w->heap);
             else if (op == CMD_DISABLE)
@@ -574,18 +651,8 @@ static vobj *view_memory_json(view_request *r)
     views_json(&b);
     vbuf_puts(&b, ",\"gc_events\":[");
     bool first = true;
-    for (uint32_t i = 0; i < m->nworkers; i++) {
-        const worker_slot *s = &m->slots[i];
-        uint32_t n = s->gc_event_next < VIEWS_GC_EVENTS ? s->gc_event_next : VIEWS_GC_EVENTS;
-        for (uint32_t k = 0; k < n; k++) {
-            const gc_event *e = &s->gc_events[(s->gc_event_next - n + k) % VIEWS_GC_EVENTS];
-            vbuf_printf(&b, "%s{\"worker\":%u,\"t_ms\":%llu,\"generation\":%d,\"dur_us\":%u,"
-                            "\"collected\":%u}",
-                        first ? "" : ",", i, (unsigned long long)e->t_ms, e->generation,
-                        e->dur_us, e->collected);
-            first = false;
-        }
-    }
+    for (uint32_t i = 0; i < m->nworkers; i++)
+        gc_events_json(&b, i, 0, VIEWS_GC_EVENTS, &first);
     vbuf_puts(&b, "],\"types\":");
     census_json(&b, 8);
     vbuf_puts(&b, "}\n");
@@ -958,6 +1025,7 @@ void debug_register(void)
     router_add("/debug/sites", M_GET, "debug_sites", view_sites);
     router_add("/debug/sites/mark", M_POST, "debug_sites_mark", view_sites_mark);
     router_add("/debug/gc", M_GET, "debug_gc", view_gc);
+    router_add("/debug/gc/events", M_GET, "debug_gc_events", view_gc_events);
     router_add("/debug/gc/collect", M_POST, "debug_gc_collect", view_gc_collect);
     router_add("/debug/gc/enable", M_POST, "debug_gc_enable", view_gc_enable);
     router_add("/debug/gc/disable", M_POST, "debug_gc_disable", view_gc_disable);

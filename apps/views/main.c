@@ -225,6 +225,7 @@ static pid_t spawn(master *m, int i)
     worker_slot *s = &m->shm->slots[i];
     uint32_t inc = s->incarnation + 1;
     memset(s, 0, sizeof *s);
+    m->shm->timelines[i].next = 0;
     s->incarnation = inc;
     s->state = SLOT_STARTING;
     s->start_ms = now_ms();

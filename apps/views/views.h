@@ -44,7 +44,11 @@ struct MHD_Response;
 /* Request latency histogram: bucket i counts requests of < 2^i microseconds;
 ** the last bucket is everything slower (2^21 us is about 2 s). */
 #define VIEWS_LAT_BUCKETS 22
-/* GC events kept per worker for the dashboard's pause timeline. */
+/* Collections kept per worker (a ring in shared memory) for
+** /debug/gc/events, which the load harness polls to line collections up
+** against request latency; the dashboard's pause timeline shows the last
+** VIEWS_GC_EVENTS of them. */
+#define VIEWS_GC_TIMELINE 4096
 #define VIEWS_GC_EVENTS 64
 /* Leak detector: points of (sampled request, cumulative retained) kept per
 ** view for the least-squares fit. */
@@ -255,13 +259,30 @@ typedef struct type_count {
     uint64_t count, bytes;
 } type_count;
 
+/* Why a collection ran: the collector's own trigger at the safe point
+** between requests, the leak detector around a sampled request, or a
+** /debug/gc/collect command. */
+enum gc_cause { GC_AUTO = 0, GC_LEAK_SAMPLE = 1, GC_COMMAND = 2 };
+extern int views_gc_cause;     /* set around explicit rcgc_gc_collect calls */
+
 typedef struct gc_event {
-    uint64_t t_ms;             /* wall clock, milliseconds */
+    uint64_t seq;              /* 1 for the worker's first collection; written last */
+    uint64_t t_us;             /* wall clock (CLOCK_REALTIME) at its start, microseconds */
     uint32_t dur_us;
     uint32_t collected;
     int32_t generation;
-    uint32_t pad;
+    uint8_t cause;             /* enum gc_cause */
+    uint8_t increment;         /* an incremental step, not a full collection */
+    uint16_t pad;
 } gc_event;
+
+/* One worker's collections, newest at (next - 1) % VIEWS_GC_TIMELINE. Reset
+** when a new process takes the slot. A reader copies an event and keeps it
+** only if its seq is the one expected (the writer may have lapped it). */
+typedef struct gc_timeline {
+    uint64_t next;             /* collections recorded by this process */
+    gc_event ev[VIEWS_GC_TIMELINE];
+} gc_timeline;
 
 enum slot_state { SLOT_EMPTY = 0, SLOT_STARTING, SLOT_READY, SLOT_DRAINING };
 enum slot_cmd { CMD_NONE = 0, CMD_COLLECT, CMD_ENABLE, CMD_DISABLE, CMD_THRESHOLD };
@@ -286,8 +307,6 @@ typedef struct worker_slot {
     uint64_t cpu_ms, vsize, open_fds;
     view_stats views[VIEWS_MAX_ROUTES];
     type_count types[VIEWS_SLOT_TYPES];
-    gc_event gc_events[VIEWS_GC_EVENTS];
-    uint32_t gc_event_next;
     /* Commands from another worker: written, then cmd_seq is bumped and the
     ** target is woken with SIGUSR1; it applies them and copies cmd_seq to
     ** cmd_done. */
@@ -305,6 +324,9 @@ typedef struct shm_state {
     uint32_t app_objects;      /* objects in the master's app state */
     worker_slot retired;       /* counters of exited workers, folded in */
     worker_slot slots[VIEWS_MAX_WORKERS];
+    /* Outside the slots, which are copied whole when aggregated. Only the
+    ** pages a worker writes are ever backed (4096 events = 128 KiB). */
+    gc_timeline timelines[VIEWS_MAX_WORKERS];
 } shm_state;
 
 shm_state *stats_map(void);
@@ -313,6 +335,7 @@ void stats_fold(worker_slot *into, const worker_slot *from);
 void stats_read_proc(worker_slot *s, pid_t pid);
 uint64_t now_ms(void);
 uint64_t now_ns(void);       /* monotonic */
+uint64_t now_us(void);       /* wall clock, microseconds */
 int views_socket(views_config *cfg, bool do_listen);
 
 /* ===================================================================== */

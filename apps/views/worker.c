@@ -137,6 +137,8 @@ static void free_body(void *body)
 }
 #endif
 
+int views_gc_cause = GC_AUTO;
+
 /* Per-request accumulators the GC callback adds to. */
 static struct {
     uint64_t gc_ns;
@@ -159,12 +161,20 @@ static int gc_callback(rcgc_heap *h, rcgc_gc_phase phase, const rcgc_gc_info *in
     s->pause_sum_ns += info->duration_ns;
     if (info->duration_ns > s->pause_max_ns)
         s->pause_max_ns = info->duration_ns;
-    gc_event *e = &s->gc_events[s->gc_event_next % VIEWS_GC_EVENTS];
-    e->t_ms = now_ms();
+    gc_timeline *tl = &w->shm->timelines[w->index];
+    gc_event *e = &tl->ev[tl->next % VIEWS_GC_TIMELINE];
+    /* A seqlock of one writer: a reader that sees 0 or another seq, before
+    ** or after copying the event, skips it. */
+    __atomic_store_n(&e->seq, 0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    e->t_us = now_us() - info->duration_ns / 1000u;
     e->dur_us = (uint32_t)(us > UINT32_MAX ? UINT32_MAX : us);
     e->collected = (uint32_t)info->collected;
     e->generation = info->generation;
-    s->gc_event_next++;
+    e->cause = (uint8_t)views_gc_cause;
+    e->increment = info->increment;
+    __atomic_store_n(&e->seq, tl->next + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&tl->next, tl->next + 1, __ATOMIC_RELEASE);
     cur.gc_ns += info->duration_ns;
     cur.gc_runs++;
     if (w->cfg->gc_log)
@@ -538,7 +548,9 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
                    vs->requests % w->cfg->leak_sample == 0;
     live_fig sample0 = {0, 0};
     if (sampled) {
+        views_gc_cause = GC_LEAK_SAMPLE;
         rcgc_gc_collect(h, 1);
+        views_gc_cause = GC_AUTO;
         sample0 = live_now(h);
     }
     cur.gc_ns = 0;
@@ -594,7 +606,9 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
     unsigned gc_runs = cur.gc_runs;
 
     if (sampled) {
+        views_gc_cause = GC_LEAK_SAMPLE;
         rcgc_gc_collect(h, 0);
+        views_gc_cause = GC_AUTO;
         int64_t escaped = (int64_t)rcgc_gc_generation_size(h, 1);
         char chain[160] = "";
         const char *type = NULL;
@@ -768,7 +782,9 @@ static void apply_command(worker *w)
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     switch (s->cmd_op) {
     case CMD_COLLECT: {
+        views_gc_cause = GC_COMMAND;
         long long n = rcgc_gc_collect(w->heap, s->cmd_arg[0]);
+        views_gc_cause = GC_AUTO;
         views_log("gc-command", "collect generation=%d found=%lld", s->cmd_arg[0], n);
         break;
     }
