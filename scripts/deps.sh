@@ -21,8 +21,9 @@ group_packages() {
         # views server's integration test; chromium for its dashboard test
         # (headless, no display needed), with one font named explicitly
         # because chromium only recommends fonts-liberation, which
-        # --no-install-recommends leaves out.
-        test) echo valgrind libclang-rt-14-dev python3 chromium fonts-dejavu-core ;;
+        # --no-install-recommends leaves out; wrk for the load harness's
+        # GC-timeline test (its Lua script is part of what is tested).
+        test) echo valgrind libclang-rt-14-dev python3 chromium fonts-dejavu-core wrk ;;
         # The anchors of ../shared/BENCH.md: the distro's CPython 3.11 (never a
         # locally compiled one), mimalloc, jemalloc, tcmalloc, Boehm GC,
         # hyperfine for whole-command timing, wrk for HTTP load.

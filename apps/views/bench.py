@@ -15,9 +15,28 @@ Prints BENCH.md RESULT lines:
   views/max-gc-pause-under-load  us, longest collection while serving
   views/freeze-private-dirty     MiB Private_Dirty per worker, freeze on vs off
   views/freeze-immortal-private-dirty  the same with --freeze immortal
+  views/p99-latency-gc-bucket    us, p99 of the requests in timeline buckets
+                                 with a collection vs without (below)
+  views/p99-latency-during-gc    us, p99 of the requests that overlapped a
+                                 collection in the worker serving them vs the rest
 
-    apps/views/bench.py BUILD_DIR [--quick]
+The GC timeline (VIEWS.md #12, "GC events lined up against latency"): one
+bounded wrk run with one connection per wrk thread, so the Lua script can time
+every request itself (request() runs just before wrk writes it, response()
+when it is read) with CLOCK_REALTIME, the clock of the server's collection
+timestamps, and note the worker that served it (X-Rcgc-Worker). Meanwhile the
+harness polls /debug/gc/events (every collection of every worker: start
+time, generation, duration, cause). Requests and collections then go into
+per-worker buckets of --bucket-ms; the table is written as
+views-gc-timeline.csv and the run (summary and collections) as
+views-gc-timeline.json in the results directory.
+
+    apps/views/bench.py BUILD_DIR [--quick] [--timeline] [--bucket-ms MS] [--results DIR]
+
+--timeline runs only the GC timeline.
 """
+import bisect
+import csv
 import json
 import os
 import re
@@ -26,11 +45,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
+
+def _opt(name, default):
+    """The value after --name in argv, or default."""
+    if name in sys.argv[:-1]:
+        return sys.argv[sys.argv.index(name) + 1]
+    return default
+
+
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 QUICK = "--quick" in sys.argv
+TIMELINE_ONLY = "--timeline" in sys.argv
+BUCKET_MS = float(_opt("--bucket-ms", "20"))
+RESULTS = _opt("--results", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "..", "..", "bench", "results"))
+TIMELINE_DUR = 3 if QUICK else 6  # seconds of the timeline's wrk run
 BIN = os.path.join(BUILD, "rcgc-views")
 ANCHOR = os.path.join(BUILD, "rcgc-views-malloc")
 ROUNDS = 2 if QUICK else 5
@@ -53,6 +86,55 @@ ROTATE_LUA = rotate_lua(["/hello/bench", "/items/17", "/sum/40/2", "/teach/cycle
 COMMON_LUA = rotate_lua(["/hello/bench", "/items/17", "/sum/40/2", "/teach/log-capped",
                          "/teach/stream?n=20", "/teach/materialise?n=20",
                          "/teach/cache-strong?key=7"])
+
+
+# The timeline's wrk script: per-request start and latency in microseconds of
+# CLOCK_REALTIME (LuaJIT's FFI; wrk is linked with LuaJIT) and the serving
+# worker. It needs one connection per thread (-tN -cN): response() does not say
+# which connection answered, so with one connection per thread each response
+# belongs to the last request() of that thread. done() writes every thread's
+# samples to $VIEWS_TIMELINE_SAMPLES, one "start_us latency_us worker" line each.
+TIMELINE_LUA = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } views_timespec;
+int clock_gettime(int clk_id, views_timespec *tp);
+]]
+local ts = ffi.new("views_timespec")
+local function now_us()
+  ffi.C.clock_gettime(0, ts) -- CLOCK_REALTIME
+  return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
+end
+local paths = {%s}
+local i, t0 = 0, 0
+starts, lats, workers, n = {}, {}, {}, 0
+request = function()
+  i = i %% #paths + 1
+  t0 = now_us()
+  return wrk.format("GET", paths[i])
+end
+response = function(status, headers, body)
+  n = n + 1
+  starts[n] = t0
+  lats[n] = now_us() - t0
+  workers[n] = tonumber(headers["X-Rcgc-Worker"]) or -1
+end
+local threads = {}
+setup = function(thread) threads[#threads + 1] = thread end
+done = function(summary, latency, requests)
+  local f = assert(io.open(os.getenv("VIEWS_TIMELINE_SAMPLES"), "w"))
+  for _, t in ipairs(threads) do
+    local s, l, w = t:get("starts"), t:get("lats"), t:get("workers")
+    for j = 1, t:get("n") do
+      f:write(string.format("%%.0f %%.0f %%d\\n", s[j], l[j], w[j]))
+    end
+  end
+  f:close()
+end
+"""
+
+TIMELINE_PATHS = ["/hello/bench", "/items/17", "/sum/40/2", "/teach/cycle-collected?n=5",
+                  "/teach/log-capped", "/teach/cache-weak", "/teach/stream?n=20"]
 
 
 class Server:
@@ -82,11 +164,13 @@ class Server:
             self.p.wait()
 
 
-def wrk(url, seconds, conns=16, script=None):
-    cmd = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds, "--latency", "--timeout", "5s"]
+def wrk(url, seconds, conns=16, script=None, threads=2, env=None):
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency",
+           "--timeout", "5s"]
     if script:
         cmd += ["-s", script]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60,
+                         env=env).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
 
@@ -140,6 +224,187 @@ def instructions_per_request(binary, paths, n1=100, n2=400):
     return (totals[1] - totals[0]) / (n2 - n1)
 
 
+def percentile(values, p):
+    """Nearest-rank percentile of a list (None when empty)."""
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(-(-p * len(v) // 100)) - 1))]
+
+
+def timeline_analyse(samples, events, bucket_ms):
+    """Line collections up against request latency.
+
+    samples: (start_us, latency_us, worker) per request; events: the
+    /debug/gc/events objects (worker, t_us, dur_us, generation, cause).
+    Returns (buckets, summary). A bucket is one worker's slice of bucket_ms
+    starting at t_ms (from the first request): its requests (by start time)
+    and the collections that started in it in that worker. A request
+    "overlaps" a collection when it was in flight, in the worker that served
+    it, while the collection ran."""
+    if not samples:
+        return [], {"requests": 0}
+    t0 = min(s[0] for s in samples)
+    width = bucket_ms * 1000.0
+    buckets = {}
+
+    def bucket(worker, t_us):
+        k = (int((t_us - t0) // width), worker)
+        if k not in buckets:
+            buckets[k] = {"lat": [], "gcs": []}
+        return buckets[k]
+
+    t_end = max(s[0] + s[1] for s in samples)
+    spans = {}
+    for e in events:
+        if t0 <= e["t_us"] <= t_end:
+            bucket(e["worker"], e["t_us"])["gcs"].append(e)
+        spans.setdefault(e["worker"], []).append((e["t_us"], e["t_us"] + e["dur_us"]))
+    for w in spans:
+        spans[w].sort()
+    starts = {w: [a for a, _ in v] for w, v in spans.items()}
+    during, outside = [], []
+    for start, lat, worker in samples:
+        bucket(worker, start)["lat"].append(lat)
+        sp, st = spans.get(worker, []), starts.get(worker, [])
+        # The collections that started before the request ended; the latest
+        # of them is the only one that can still be running (one at a time).
+        j = bisect.bisect_right(st, start + lat) - 1
+        (during if j >= 0 and sp[j][1] > start else outside).append(lat)
+    rows, with_gc, without_gc = [], [], []
+    for (i, worker), b in sorted(buckets.items()):
+        lat, gcs = b["lat"], b["gcs"]
+        (with_gc if gcs else without_gc).extend(lat)
+        gens = [sum(1 for e in gcs if e["generation"] == g) for g in range(3)]
+        rows.append({"t_ms": round(i * bucket_ms, 3), "worker": worker, "requests": len(lat),
+                     "p50_us": percentile(lat, 50), "p99_us": percentile(lat, 99),
+                     "max_us": max(lat) if lat else None, "collections": len(gcs),
+                     "gen0": gens[0], "gen1": gens[1], "gen2": gens[2],
+                     "gc_us": sum(e["dur_us"] for e in gcs),
+                     "max_pause_us": max((e["dur_us"] for e in gcs), default=0)})
+    summary = {
+        "requests": len(samples),
+        "collections": len([e for e in events if t0 <= e["t_us"] <= t_end]),
+        "buckets": len(rows),
+        "buckets_with_gc": sum(1 for r in rows if r["collections"]),
+        "p99_us": percentile([s[1] for s in samples], 99),
+        "p99_us_buckets_with_gc": percentile(with_gc, 99),
+        "p99_us_buckets_without_gc": percentile(without_gc, 99),
+        "requests_during_gc": len(during),
+        "p99_us_during_gc": percentile(during, 99),
+        "p99_us_outside_gc": percentile(outside, 99),
+        "max_pause_us": max((e["dur_us"] for e in events if t0 <= e["t_us"] <= t_end),
+                            default=0),
+    }
+    return rows, summary
+
+
+class GcPoller:
+    """Polls /debug/gc/events while the load runs and keeps every collection
+    once (by worker, pid, seq); 'lost' counts those the ring overwrote before
+    a poll saw them (gaps in a worker's seq)."""
+
+    def __init__(self, url, since_us, every=1.0):
+        self.url, self.since, self.every = url, since_us, every
+        self.events, self.seen, self.lost = [], set(), 0
+        self.last = {}
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def poll(self):
+        url = "%s/debug/gc/events?since_us=%d" % (self.url, self.since)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            d = json.loads(r.read())
+        for w in d["workers"]:
+            for e in w["events"]:
+                key = (w["pid"], e["seq"])
+                if key in self.seen:
+                    continue
+                self.seen.add(key)
+                prev = self.last.get(w["pid"])
+                if prev is not None and e["seq"] > prev + 1:
+                    self.lost += e["seq"] - prev - 1
+                self.last[w["pid"]] = max(e["seq"], prev or 0)
+                self.events.append(e)
+                self.since = max(self.since, e["t_us"])
+
+    def run(self):
+        while not self.stop.wait(self.every):
+            try:
+                self.poll()
+            except OSError:
+                pass
+
+    def finish(self):
+        self.stop.set()
+        self.t.join(15)
+        self.poll()
+        return self.events
+
+
+def gc_timeline(binary=None, seconds=None, conns=8, bucket_ms=None, results=None,
+                flags=("--workers", "2", "--app-records", "20000", "--leak-sample", "0")):
+    """The GC timeline run: returns (rows, summary, events) and writes the
+    CSV and JSON artefacts into results (when given)."""
+    seconds = seconds or TIMELINE_DUR
+    bucket_ms = bucket_ms or BUCKET_MS
+    s = Server(*flags, binary=binary)
+    with tempfile.TemporaryDirectory() as d:
+        lua = os.path.join(d, "timeline.lua")
+        out = os.path.join(d, "samples.txt")
+        with open(lua, "w") as f:
+            f.write(TIMELINE_LUA % ", ".join('"%s"' % p for p in TIMELINE_PATHS))
+        try:
+            wrk(s.url, 1, conns=conns, threads=conns)  # warm-up
+            poller = GcPoller(s.url, int(time.time() * 1e6))
+            wrk(s.url, seconds, conns=conns, threads=conns, script=lua,
+                env=dict(os.environ, VIEWS_TIMELINE_SAMPLES=out))
+            events = poller.finish()
+        finally:
+            s.stop()
+        samples = []
+        with open(out) as f:
+            for line in f:
+                a, b, c = line.split()
+                samples.append((int(a), int(b), int(c)))
+    rows, summary = timeline_analyse(samples, events, bucket_ms)
+    summary.update({"bucket_ms": bucket_ms, "seconds": seconds, "connections": conns,
+                    "server_flags": list(flags), "lost_events": poller.lost})
+    if results:
+        os.makedirs(results, exist_ok=True)
+        with open(os.path.join(results, "views-gc-timeline.csv"), "w", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["t_ms"])
+            wr.writeheader()
+            wr.writerows(rows)
+        t0 = min(x[0] for x in samples) if samples else 0
+        with open(os.path.join(results, "views-gc-timeline.json"), "w") as f:
+            json.dump({"summary": summary, "t0_us": t0,
+                       "collections": sorted(events, key=lambda e: e["t_us"])}, f, indent=1)
+    return rows, summary, events
+
+
+def report_timeline(summary, results):
+    print("# gc timeline: %d requests, %d collections (%d lost, longest %d us), %d buckets of "
+          "%g ms per worker, %d with a collection; %d requests overlapped one; written to %s"
+          % (summary["requests"], summary["collections"], summary["lost_events"],
+             summary["max_pause_us"], summary["buckets"], summary["bucket_ms"],
+             summary["buckets_with_gc"],
+             summary["requests_during_gc"],
+             os.path.join(results, "views-gc-timeline.{csv,json}")), flush=True)
+
+    def pair(case, ours, theirs, anchor):
+        if ours is None or theirs is None:
+            result(case, "us", ours if ours is not None else "-",
+                   theirs if theirs is not None else "-", anchor)
+        else:
+            result(case, "us", ours, theirs, anchor, "%.2f" % (ours / theirs))
+    pair("p99-latency-gc-bucket", summary["p99_us_buckets_with_gc"],
+         summary["p99_us_buckets_without_gc"], "buckets-without-gc")
+    pair("p99-latency-during-gc", summary["p99_us_during_gc"], summary["p99_us_outside_gc"],
+         "requests-outside-gc")
+
+
 def result(case, unit, ours, theirs="-", anchor="-", ratio="-"):
     print("RESULT bench=views/%s unit=%s ours=%s theirs=%s anchor=%s ratio=%s"
           % (case, unit, ours, theirs, anchor, ratio), flush=True)
@@ -156,6 +421,10 @@ def main():
         raise SystemExit("no %s (build with libmicrohttpd-dev)" % BIN)
     print("# rcgc-views load harness: wrk on loopback, %d rounds of %d s, release build in %s"
           % (ROUNDS, DUR, BUILD), flush=True)
+    if TIMELINE_ONLY:
+        _, summary, _ = gc_timeline(results=RESULTS)
+        report_timeline(summary, RESULTS)
+        return
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(ROTATE_LUA)
         lua = f.name
@@ -216,6 +485,10 @@ def main():
         result("time-per-request-%s" % mode, "us", "%.1f" % us)
         result("p99-latency-%s" % mode, "us", "%.0f" % statistics.median(r["p99"] for r in runs))
         result("max-gc-pause-under-load-%s" % mode, "us", "%.0f" % (pauses[mode] * 1000))
+
+    # 1b. The GC timeline: collections lined up against request latency.
+    _, summary, _ = gc_timeline(results=RESULTS)
+    report_timeline(summary, RESULTS)
 
     # 2. RSS growth on the non-leaking views, measured after a warm-up.
     s = Server("--workers", "2", "--app-records", "20000")
