@@ -374,6 +374,11 @@ def test_leak_verdicts(s):
     check(not v["teach_cycle_collected"]["leak"], "no leak verdict on the collected cycle")
     check(not v["teach_cache_weak"]["leak"], "no leak verdict on the weak-value cache")
     check(not v["hello"]["leak"], "no leak verdict on a plain view")
+    surv = {t["type"]: t for t in v["teach_log_unbounded"]["survivors"]}
+    check("dict" in surv and surv["dict"]["count"] >= 20 and surv["dict"]["bytes"] > 0,
+          "the unbounded log's survivor types, summed over its samples: %s" % surv)
+    check(v["teach_cycle_collected"]["survivors"] == [] and v["hello"]["survivors"] == [],
+          "no survivors where nothing escapes")
     esc = v["teach_log_unbounded"].get("escape", {})
     check("unbounded_log" in esc.get("referrer_chain", ""),
           "escape report names the module global: %s" % esc)

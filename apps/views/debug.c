@@ -111,6 +111,15 @@ static void views_json(vbuf *b)
                     (long long)vs->retained_bytes, (unsigned long long)vs->escapes,
                     vs->leak ? "true" : "false", (double)vs->slope,
                     rt->internal ? "true" : "false");
+        vbuf_puts(b, ",\"survivors\":[");
+        for (int k = 0; k < VIEWS_SURVIVOR_TYPES && vs->survivors[k].name[0]; k++) {
+            vbuf_puts(b, k ? ",{\"type\":" : "{\"type\":");
+            vbuf_json_str(b, vs->survivors[k].name, strlen(vs->survivors[k].name));
+            vbuf_printf(b, ",\"count\":%llu,\"bytes\":%llu}",
+                        (unsigned long long)vs->survivors[k].count,
+                        (unsigned long long)vs->survivors[k].bytes);
+        }
+        vbuf_puts(b, "]");
         if (vs->escape_type[0]) {
             vbuf_puts(b, ",\"escape\":{\"type\":");
             vbuf_json_str(b, vs->escape_type, strlen(vs->escape_type));
@@ -445,16 +454,7 @@ static vobj *view_workers(view_request *r)
 /* Census and referrers (this worker's heap, no collection forced)       */
 /* ===================================================================== */
 
-#define CENSUS_TYPES 128
-
-typedef struct census {
-    const rcgc_type *type[CENSUS_TYPES];
-    uint64_t count[CENSUS_TYPES];
-    uint64_t bytes[CENSUS_TYPES];  /* sys.getsizeof-style: header, instance, own buffers */
-    int n;
-} census;
-
-static int census_visit(void *obj, void *arg)
+int census_visit(void *obj, void *arg)
 {
     census *c = arg;
     const rcgc_type *t = rcgc_type_of(obj);

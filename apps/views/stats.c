@@ -54,6 +54,30 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void survivors_add(type_count *rows, int n, const char *name, uint64_t count, uint64_t bytes)
+{
+    int i = 0;
+    while (i < n && rows[i].name[0] && strcmp(rows[i].name, name) != 0)
+        i++;
+    if (i == n) {
+        if (count <= rows[n - 1].count)
+            return;
+        i = n - 1;
+        rows[i].count = rows[i].bytes = 0;
+        rows[i].name[0] = '\0';
+    }
+    if (!rows[i].name[0])
+        snprintf(rows[i].name, sizeof rows[i].name, "%s", name);
+    rows[i].count += count;
+    rows[i].bytes += bytes;
+    /* Keep the rows most common first: move this one up. */
+    for (; i > 0 && rows[i].count > rows[i - 1].count; i--) {
+        type_count t = rows[i];
+        rows[i] = rows[i - 1];
+        rows[i - 1] = t;
+    }
+}
+
 void stats_fold(worker_slot *into, const worker_slot *from)
 {
     into->requests += from->requests;
@@ -92,6 +116,9 @@ void stats_fold(worker_slot *into, const worker_slot *from)
             a->leak = 1;
             a->slope = b->slope;
         }
+        for (int k = 0; k < VIEWS_SURVIVOR_TYPES && b->survivors[k].name[0]; k++)
+            survivors_add(a->survivors, VIEWS_SURVIVOR_TYPES, b->survivors[k].name,
+                          b->survivors[k].count, b->survivors[k].bytes);
         if (b->escape_type[0] && (b->leak || !a->escape_type[0])) {
             memcpy(a->escape_type, b->escape_type, sizeof a->escape_type);
             memcpy(a->escape_chain, b->escape_chain, sizeof a->escape_chain);

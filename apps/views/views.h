@@ -232,6 +232,19 @@ vobj *req_json(view_request *r);
 /* Shared statistics (one region, mapped before fork)                    */
 /* ===================================================================== */
 
+/* Objects of one type: a census row, or a view's survivors. */
+typedef struct type_count {
+    char name[24];
+    uint64_t count, bytes;
+} type_count;
+
+/* Types kept per view for what its sampled requests left alive. */
+#define VIEWS_SURVIVOR_TYPES 4
+/* Add count objects and bytes of type name to a list of n rows kept most
+** common first; a type that does not fit replaces the last row only when it
+** has more objects. */
+void survivors_add(type_count *rows, int n, const char *name, uint64_t count, uint64_t bytes);
+
 typedef struct view_stats {
     uint64_t requests;
     uint64_t errors;           /* responses with status >= 400 */
@@ -250,14 +263,13 @@ typedef struct view_stats {
     char escape_type[VIEWS_NAME_MAX];  /* type of the last escaped object */
     char escape_chain[160];            /* its referrer chain to a root */
     char escape_site[160];             /* --trace: its allocation traceback */
+    /* Tracked objects the sampled requests left alive (escaped), by type,
+    ** summed over the samples: the leak's survivor types. */
+    type_count survivors[VIEWS_SURVIVOR_TYPES];
 } view_stats;
 
 /* Top types of a worker's tracked objects, published every few seconds. */
 #define VIEWS_SLOT_TYPES 8
-typedef struct type_count {
-    char name[24];
-    uint64_t count, bytes;
-} type_count;
 
 /* Why a collection ran: the collector's own trigger at the safe point
 ** between requests, the leak detector around a sampled request, or a
@@ -377,6 +389,16 @@ void debug_register(void);
 void census_publish(void);
 /* Build the shared application state in the master's heap. */
 vobj *app_state_build(rcgc_heap *h, unsigned records);
+/* Tracked objects counted by type: rcgc_gc_visit_objects(h, g,
+** census_visit, &c) adds every object of generation g to c. */
+#define CENSUS_TYPES 128
+typedef struct census {
+    const rcgc_type *type[CENSUS_TYPES];
+    uint64_t count[CENSUS_TYPES];
+    uint64_t bytes[CENSUS_TYPES];  /* sys.getsizeof-style: header, instance, own buffers */
+    int n;
+} census;
+int census_visit(void *obj, void *arg);
 /* Census helpers shared by debug.c and the leak detector. */
 void referrer_chain(rcgc_heap *h, void *obj, char *out, size_t size);
 

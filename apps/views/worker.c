@@ -310,6 +310,21 @@ static int stop_at_first(void *obj, void *arg)
     return 1;
 }
 
+/* The escaped objects of a sampled request by type: right after its young
+** collection they are exactly generation 1, so the walk is as long as what
+** escaped. Summed into the view's survivor types. */
+static void tally_survivors(rcgc_heap *h, view_stats *vs)
+{
+    census *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    rcgc_gc_visit_objects(h, 1, census_visit, c);
+    for (int i = 0; i < c->n; i++)
+        survivors_add(vs->survivors, VIEWS_SURVIVOR_TYPES, c->type[i]->name, c->count[i],
+                      c->bytes[i]);
+    free(c);
+}
+
 /* Names the application gives its module-level objects (app.c). */
 const char *app_root_name(const void *obj);
 
@@ -612,6 +627,8 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
         int64_t escaped = (int64_t)rcgc_gc_generation_size(h, 1);
         char chain[160] = "";
         const char *type = NULL;
+        if (escaped > 0)
+            tally_survivors(h, vs);
         /* Each step of a referrer chain scans every tracked object: describe
         ** a view's escapes on its first one and then one in ESCAPE_EVERY. */
         if (escaped > 0 && vs->escapes % ESCAPE_EVERY == 0) {
@@ -822,14 +839,23 @@ static void leak_report(worker *w, const char *reason)
             continue;
         if (vs->leak)
             leaking++;
+        char surv[160] = "";
+        size_t used = 0;
+        for (int k = 0; k < VIEWS_SURVIVOR_TYPES && vs->survivors[k].name[0]; k++) {
+            int m = snprintf(surv + used, sizeof surv - used, "%s%s:%llu", k ? "," : "",
+                             vs->survivors[k].name, (unsigned long long)vs->survivors[k].count);
+            if (m < 0 || (size_t)m >= sizeof surv - used)
+                break;
+            used += (size_t)m;
+        }
         if (vs->leak || vs->escapes)
             views_log("leak-report",
                       "reason=%s view=%s requests=%llu sampled=%llu retained_objects=%lld "
-                      "slope=%.2f leak=%s type=%s chain=\"%s\"",
+                      "slope=%.2f leak=%s survivors=%s type=%s chain=\"%s\"",
                       reason, router_get(i)->name, (unsigned long long)vs->requests,
                       (unsigned long long)vs->sampled, (long long)vs->retained, (double)vs->slope,
-                      vs->leak ? "yes" : "no", vs->escape_type[0] ? vs->escape_type : "-",
-                      vs->escape_chain);
+                      vs->leak ? "yes" : "no", surv[0] ? surv : "-",
+                      vs->escape_type[0] ? vs->escape_type : "-", vs->escape_chain);
     }
     views_log("leak-report", "reason=%s requests=%llu tracked_objects=%llu leaking_views=%d",
               reason, (unsigned long long)w->slot->requests, (unsigned long long)w->slot->tracked,
