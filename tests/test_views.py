@@ -408,6 +408,19 @@ def test_metrics(s):
     check(sample(fams, "rcgc_gc_pause_seconds_count") > 0, "pauses counted")
     check(sample(fams, "rcgc_allocator_bytes", worker=0, kind="live") > 0, "allocator bytes per worker")
     check((sample(fams, "rcgc_live_bytes", type="dict") or 0) > 0, "live bytes by type")
+    # The dashboard's types are the workers' published figures summed, as
+    # /metrics has them, whichever worker answers (not its own heap).
+    def live_bytes():
+        f = parse_prometheus(s.request("GET", "/metrics")[2].decode())
+        return {l["type"]: v for n, l, v in f["rcgc_live_bytes"]["samples"]}
+    for _ in range(3):
+        before = live_bytes()
+        mem = [s.json("GET", "/debug/memory.json")[2] for _ in range(4)]
+        if live_bytes() == before:
+            break
+    check(all({t["type"]: t["bytes"] for t in m["types"]} == before for m in mem) and before,
+          "/debug/memory.json types: every worker's published types summed, as in /metrics "
+          "(served by %s)" % sorted(set(m["served_by"] for m in mem)))
     total = sum(v for n, l, v in fams["rcgc_view_requests_total"]["samples"])
     check(total > 50, "per-view request counters aggregated across workers (%d)" % total)
 

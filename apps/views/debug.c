@@ -639,6 +639,30 @@ static vobj *view_census_page(view_request *r)
     return html_page(r, census_html, sizeof census_html);
 }
 
+/* Every live worker's published top types (census_publish, every few
+** seconds) summed by name into tc (room for VIEWS_SLOT_TYPES per worker);
+** returns the rows. No walk of this worker's heap. */
+static int types_all(type_count *tc)
+{
+    shm_state *m = shm();
+    int ntc = 0;
+    for (uint32_t i = 0; i < m->nworkers; i++) {
+        if (!slot_live(&m->slots[i]))
+            continue;
+        for (int k = 0; k < VIEWS_SLOT_TYPES && m->slots[i].types[k].name[0]; k++) {
+            const type_count *t = &m->slots[i].types[k];
+            int j = 0;
+            while (j < ntc && strcmp(tc[j].name, t->name) != 0)
+                j++;
+            if (j == ntc)
+                memcpy(tc[ntc++].name, t->name, sizeof t->name);
+            tc[j].count += t->count;
+            tc[j].bytes += t->bytes;
+        }
+    }
+    return ntc;
+}
+
 static vobj *view_memory_json(view_request *r)
 {
     shm_state *m = shm();
@@ -653,9 +677,20 @@ static vobj *view_memory_json(view_request *r)
     bool first = true;
     for (uint32_t i = 0; i < m->nworkers; i++)
         gc_events_json(&b, i, 0, VIEWS_GC_EVENTS, &first);
-    vbuf_puts(&b, "],\"types\":");
-    census_json(&b, 8);
-    vbuf_puts(&b, "}\n");
+    /* Types summed over the workers from what they published, not this
+    ** worker's heap walked on every poll: the same in whichever worker
+    ** answers, and no walk in a worker serving traffic. */
+    vbuf_puts(&b, "],\"types\":[");
+    type_count *tc = calloc(VIEWS_SLOT_TYPES * VIEWS_MAX_WORKERS, sizeof *tc);
+    int ntc = tc ? types_all(tc) : 0;
+    for (int j = 0; j < ntc; j++) {
+        vbuf_puts(&b, j ? ",{\"type\":" : "{\"type\":");
+        vbuf_json_str(&b, tc[j].name, strlen(tc[j].name));
+        vbuf_printf(&b, ",\"count\":%llu,\"bytes\":%llu}", (unsigned long long)tc[j].count,
+                    (unsigned long long)tc[j].bytes);
+    }
+    free(tc);
+    vbuf_puts(&b, "]}\n");
     return json_result(r, &b);
 }
 
@@ -825,21 +860,7 @@ static vobj *view_metrics(view_request *r)
     metric_head(&b, "rcgc_live_bytes", "gauge",
                 "Bytes of live tracked objects by type (each worker's top types, summed)");
     type_count *tc = calloc(VIEWS_SLOT_TYPES * VIEWS_MAX_WORKERS, sizeof *tc);
-    int ntc = 0;
-    for (uint32_t i = 0; tc && i < m->nworkers; i++) {
-        if (!slot_live(&m->slots[i]))
-            continue;
-        for (int k = 0; k < VIEWS_SLOT_TYPES && m->slots[i].types[k].name[0]; k++) {
-            const type_count *t = &m->slots[i].types[k];
-            int j = 0;
-            while (j < ntc && strcmp(tc[j].name, t->name) != 0)
-                j++;
-            if (j == ntc)
-                memcpy(tc[ntc++].name, t->name, sizeof t->name);
-            tc[j].count += t->count;
-            tc[j].bytes += t->bytes;
-        }
-    }
+    int ntc = tc ? types_all(tc) : 0;
     for (int j = 0; j < ntc; j++) {
         vbuf_puts(&b, "rcgc_live_bytes{type=\"");
         label_value(&b, tc[j].name);
