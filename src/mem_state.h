@@ -346,6 +346,55 @@ static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
     return m->arenas[off >> 20].nfree == RCGC__ARENA_SEGS - 1;
 }
 
+/* Zero a block of class 'cls': constant sizes for the common classes, a
+** few inline stores instead of a call to memset. */
+static inline void rcgc__zero_block(void *b, unsigned cls)
+{
+    switch (cls) {
+    case 0: memset(b, 0, 16); break;
+    case 1: memset(b, 0, 32); break;
+    case 2: memset(b, 0, 48); break;
+    case 3: memset(b, 0, 64); break;
+    default: memset(b, 0, (cls + 1) * RCGC__ALIGN); break;
+    }
+}
+
+/* Object blocks, inline fast paths (rcgc_new and death by refcount); the
+** out-of-line rcgc__mem_obj_alloc/free handle everything else. */
+void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes);
+void rcgc__mem_obj_free(struct rcgc__mem *m, void *p);
+static inline void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, size_t bytes)
+{
+    if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug)) {
+        unsigned cls = rcgc__size_class(bytes);
+        struct rcgc__pool *p = m->used[RCGC__FAM_OBJ][cls];
+        uint64_t n = m->nallocs + 1;
+        if (RCGC__LIKELY(p != NULL && n < m->fail_first)) {
+            bool zero;
+            m->nallocs = n;
+            void *b = rcgc__pool_take_from(m, p, &zero);
+            if (!zero)
+                rcgc__zero_block(b, cls);
+            return b;
+        }
+    }
+    return rcgc__mem_obj_alloc(m, bytes);
+}
+/* 'p' is the header of an object this heap allocated (the caller checked
+** its type): the pool is found by masking, without the arena table. */
+static inline void rcgc__mem_obj_free_fast(struct rcgc__mem *m, void *p)
+{
+    struct rcgc__pool *pool = (struct rcgc__pool *)((uintptr_t)p & ~(uintptr_t)(RCGC__SEG_BYTES - 1));
+    uint16_t tag;
+    memcpy(&tag, &pool->kind, sizeof tag); /* kind and family */
+    if (RCGC__LIKELY(!m->debug && tag == (uint16_t)(RCGC__SEG_POOL | RCGC__FAM_OBJ << 8) &&
+                     rcgc__live_get(pool, p))) {
+        rcgc__pool_give(m, pool, p);
+        return;
+    }
+    rcgc__mem_obj_free(m, p);
+}
+
 /* The pool of family 'fam' whose live block starts at p, or NULL when p is
 ** not such a block (NULL, foreign, freed, interior, other family): one
 ** arena-table load, one 16-bit header test, one live-map bit. */

@@ -37,7 +37,7 @@ void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
     if (gc_type)
         rcgc__gc_on_alloc(heap, total);
     uint16_t id = rcgc__type_id(heap, type);
-    rcgc__head *h = id ? rcgc__mem_obj_alloc(&heap->mem, total) : NULL;
+    rcgc__head *h = id ? rcgc__mem_obj_alloc_fast(&heap->mem, total) : NULL;
     /* Allocation tracing (trace.c): a block whose trace cannot be recorded
     ** is given back and the allocation fails, as with tracemalloc. */
     if (h && heap->trace && rcgc__trace_on_alloc(heap, h, total) != 0) {
@@ -128,12 +128,12 @@ static void free_memory(rcgc_heap *heap, rcgc__head *h)
     heap->live_objects--;
     if (heap->trace) /* allocation tracing (trace.c) */
         rcgc__trace_on_free(heap, h);
-    h->next_ = 0;
-    h->prev_ = 0;
+    /* next_ and prev_ become the free-list link; a later unref of the
+    ** object finds the FREED type and panics. */
     h->refcnt_ = 0;
     h->type_ = RCGC__TYPE_FREED;
     h->flags_ = 0;
-    rcgc__mem_obj_free(&heap->mem, h);
+    rcgc__mem_obj_free_fast(&heap->mem, h);
 }
 
 static void dealloc_one(rcgc_heap *heap, rcgc__head *h)

@@ -234,17 +234,8 @@ void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes)
         unsigned cls = rcgc__size_class(bytes);
         bool zero;
         void *b = pool_alloc(m, RCGC__FAM_OBJ, cls, &zero);
-        if (b && !zero) {
-            /* Constant sizes for the common classes: a few inline stores
-            ** instead of a call to memset. */
-            switch (cls) {
-            case 0: memset(b, 0, 16); break;
-            case 1: memset(b, 0, 32); break;
-            case 2: memset(b, 0, 48); break;
-            case 3: memset(b, 0, 64); break;
-            default: memset(b, 0, (cls + 1) * RCGC__ALIGN); break;
-            }
-        }
+        if (b && !zero)
+            rcgc__zero_block(b, cls);
         return b;
     }
     struct rcgc__run *r = rcgc__run_alloc(m, bytes, RCGC__SEG_RUN_OBJ);
