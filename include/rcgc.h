@@ -683,9 +683,13 @@ bool rcgc_weakref_eq(rcgc_weakref *a, rcgc_weakref *b, rcgc_eq_fn eq, void *ctx)
 **   key map:   weakly held object (by identity) -> rcgc object or NULL,
 **              held strongly.
 **   set:       weakly held objects, by identity.
-** While an iterator is open, removals (deaths and explicit deletions) are
-** deferred to the end of the last iteration; length and lookups already
-** ignore them.
+** While an iterator is open, removals (deaths, del/discard, pop, popitem,
+** clear) are deferred to the end of the last iteration; length, lookups and
+** the iteration already ignore them. Insertions during an iteration are
+** allowed (see rcgc_weakmap_iter_next for what the iteration sees).
+** pop/popitem hand over references (NULL out-pointer: dropped instead);
+** RCGC_ENOTFOUND when there is nothing to pop. update and setdefault are
+** all or nothing: on RCGC_ENOMEM the map is unchanged.
 */
 typedef struct rcgc_weakmap rcgc_weakmap;
 typedef struct rcgc_weakmap_keyops {
@@ -703,6 +707,19 @@ rcgc_status rcgc_weakvaluemap_set(rcgc_weakmap *map, const void *key, void *valu
 void *rcgc_weakvaluemap_get(rcgc_weakmap *map, const void *key);
 /* RCGC_OK or RCGC_ENOTFOUND. */
 rcgc_status rcgc_weakvaluemap_del(rcgc_weakmap *map, const void *key);
+/* *out = a new strong reference to key's value, after mapping key to dflt
+** if it had none. dflt is checked as by set (even if unused). */
+rcgc_status rcgc_weakvaluemap_setdefault(rcgc_weakmap *map, const void *key, void *dflt,
+                                         void **out);
+/* Remove key; *value = a strong reference to its value. */
+rcgc_status rcgc_weakvaluemap_pop(rcgc_weakmap *map, const void *key, void **value);
+/* Remove some live entry; *key = the key, now the caller's (a string key:
+** free with rcgc_free(heap, key); an object key: a strong reference; a
+** plain pointer owns nothing), *value = a strong reference to the value. */
+rcgc_status rcgc_weakvaluemap_popitem(rcgc_weakmap *map, void **key, void **value);
+/* Map every live key of src as src does. Both must have the same kind of
+** keys (C strings, pointers, objects), else RCGC_EINVAL. */
+rcgc_status rcgc_weakvaluemap_update(rcgc_weakmap *map, rcgc_weakmap *src);
 
 rcgc_weakmap *rcgc_weakkeymap_new(rcgc_heap *heap);
 rcgc_status rcgc_weakkeymap_set(rcgc_weakmap *map, void *key, void *value);
@@ -710,21 +727,40 @@ rcgc_status rcgc_weakkeymap_set(rcgc_weakmap *map, void *key, void *value);
 void *rcgc_weakkeymap_get(rcgc_weakmap *map, const void *key);
 bool rcgc_weakkeymap_has(rcgc_weakmap *map, const void *key);
 rcgc_status rcgc_weakkeymap_del(rcgc_weakmap *map, const void *key);
+/* *out = a new reference to key's value (NULL if NULL), after mapping key to
+** dflt if absent. */
+rcgc_status rcgc_weakkeymap_setdefault(rcgc_weakmap *map, void *key, void *dflt, void **out);
+/* Remove key; *value = its value reference (may be NULL). */
+rcgc_status rcgc_weakkeymap_pop(rcgc_weakmap *map, const void *key, void **value);
+/* Remove some live entry; *key = a strong reference to the key, *value =
+** its value reference. */
+rcgc_status rcgc_weakkeymap_popitem(rcgc_weakmap *map, void **key, void **value);
+/* Map every live key of the key map src to its value there. */
+rcgc_status rcgc_weakkeymap_update(rcgc_weakmap *map, rcgc_weakmap *src);
 
 rcgc_weakmap *rcgc_weakset_new(rcgc_heap *heap);
 rcgc_status rcgc_weakset_add(rcgc_weakmap *set, void *obj);
 bool rcgc_weakset_has(rcgc_weakmap *set, const void *obj);
 rcgc_status rcgc_weakset_discard(rcgc_weakmap *set, const void *obj);
+/* Remove some live element; *obj = a strong reference to it. */
+rcgc_status rcgc_weakset_pop(rcgc_weakmap *set, void **obj);
+/* Add every live element of the set src (union in place). */
+rcgc_status rcgc_weakset_update(rcgc_weakmap *set, rcgc_weakmap *src);
 
 /* Live entries of any of the three. */
 size_t rcgc_weakmap_len(rcgc_weakmap *map);
+/* Remove every entry of any of the three. */
+void rcgc_weakmap_clear(rcgc_weakmap *map);
 
 /* Iteration: begin, next until it returns false, end (always). 'key' and
 ** 'value' stay valid until the next call: the iterator holds a strong
 ** reference to the weakly held object of the current entry. Value map:
 ** key = the key, value = the object; key map: key = the object, value =
-** its value; set: key = the object, value = NULL. Entries added during
-** the iteration may or may not be seen. */
+** its value; set: key = the object, value = NULL. Every entry live from
+** begin to end is seen exactly once; an entry removed before it is reached
+** is not seen; one added during the iteration (by set, setdefault, add,
+** update) may or may not be seen, even for a key seen before (removed and
+** added again). */
 typedef struct rcgc_weakmap_iter {
     rcgc_weakmap *map;
     size_t bucket_;

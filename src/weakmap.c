@@ -33,7 +33,8 @@ typedef struct wentry {
 ** Invariants (rcgc__weakmap_check): nbuckets is 0 or a power of two; count
 ** == entries in all chains; ndead == dead entries; every live entry's node
 ** is linked; the bucket array is never replaced while iterating > 0 (so
-** open iterators keep their place).
+** open iterators keep their place). pop_from is where popitem starts
+** looking (masked: any value will do).
 */
 struct rcgc_weakmap {
     uint8_t kind;
@@ -43,6 +44,7 @@ struct rcgc_weakmap {
     size_t nbuckets;
     size_t count;
     size_t ndead;
+    size_t pop_from;
     unsigned iterating;
 };
 
@@ -124,13 +126,16 @@ static wentry *find(rcgc_weakmap *map, const void *key, uint64_t hash)
     return NULL;
 }
 
-/* Room for one more entry: grow at load 1 (never while iterating, except
-** from no table at all). */
-static rcgc_status reserve_bucket(rcgc_weakmap *map)
+/* Room for 'extra' (> 0) more entries: grow past load 1 (never while
+** iterating, except from no table at all). */
+static rcgc_status reserve_buckets(rcgc_weakmap *map, size_t extra)
 {
-    if (map->nbuckets && (map->count < map->nbuckets || map->iterating))
+    size_t want = map->count + extra;
+    if (map->nbuckets && (want <= map->nbuckets || map->iterating))
         return RCGC_OK;
     size_t n = map->nbuckets ? map->nbuckets * 2 : 8;
+    while (n < want)
+        n *= 2;
     wentry **b = rcgc_calloc(heap_of(map), n, sizeof *b);
     if (!b)
         return RCGC_ENOMEM;
@@ -168,8 +173,18 @@ static void entry_free(rcgc_heap *heap, rcgc_weakmap *map, wentry *e)
     if (kind == WM_VALUE && keymode == KM_STRING)
         rcgc_free(heap, key);
     else if (kind == WM_VALUE && keymode == KM_OBJECT)
-        rcgc_unref(key);
+        rcgc_xunref(key); /* NULL once popitem took it */
     rcgc_xunref(value);
+}
+
+/* Free a list of unchained, unlinked entries (threaded through 'chain'). */
+static void free_list(rcgc_heap *heap, rcgc_weakmap *map, wentry *list)
+{
+    while (list) {
+        wentry *e = list;
+        list = e->chain;
+        entry_free(heap, map, e);
+    }
 }
 
 /* Kill a live entry explicitly: purge now, or mark dead while iterating. */
@@ -202,11 +217,7 @@ static void purge_dead(rcgc_heap *heap, rcgc_weakmap *map)
             }
         }
     }
-    while (dead) {
-        wentry *e = dead;
-        dead = e->chain;
-        entry_free(heap, map, e);
-    }
+    free_list(heap, map, dead);
 }
 
 /* ------------------------------------------------------------------ */
@@ -307,11 +318,7 @@ static void map_clear(void *obj)
     }
     map->count = 0;
     map->ndead = 0;
-    while (all) {
-        wentry *e = all;
-        all = e->chain;
-        entry_free(heap, map, e);
-    }
+    free_list(heap, map, all);
 }
 
 static void map_release(void *obj)
@@ -365,61 +372,81 @@ size_t rcgc_weakmap_len(rcgc_weakmap *map)
 /* Insertion and removal                                              */
 /* ------------------------------------------------------------------ */
 
-/* Insert a new entry weakly holding 'weak'. Takes nothing on failure. */
-static rcgc_status insert(rcgc_weakmap *map, uint64_t hash, const void *key, void *weak,
-                          void *value)
+/* A new entry, not yet in the map, or NULL: memory only (a string key is
+** copied now, any other key is taken by entry_link). */
+static wentry *entry_new(rcgc_weakmap *map, const void *key)
 {
     rcgc_heap *heap = heap_of(map);
-    if (reserve_bucket(map) != RCGC_OK)
-        return RCGC_ENOMEM;
     wentry *e = rcgc_malloc(heap, sizeof *e);
     if (!e)
-        return RCGC_ENOMEM;
+        return NULL;
     memset(e, 0, sizeof *e);
-    void *kcopy = NULL;
     if (map->kind == WM_VALUE && map->keymode == KM_STRING) {
         size_t n = strlen(key) + 1;
-        kcopy = rcgc_malloc(heap, n);
-        if (!kcopy) {
+        e->key = rcgc_malloc(heap, n);
+        if (!e->key) {
             rcgc_free(heap, e);
-            return RCGC_ENOMEM;
+            return NULL;
         }
-        memcpy(kcopy, key, n);
+        memcpy(e->key, key, n);
     }
-    if (rcgc__weak_reserve(heap, 1) != RCGC_OK) {
-        rcgc_free(heap, kcopy);
+    return e;
+}
+
+/* Free entries from entry_new that were never linked (a list). */
+static void discard_new(rcgc_heap *heap, rcgc_weakmap *map, wentry *list)
+{
+    while (list) {
+        wentry *e = list;
+        list = e->chain;
+        if (map->keymode == KM_STRING)
+            rcgc_free(heap, e->key);
         rcgc_free(heap, e);
-        return RCGC_ENOMEM;
     }
+}
+
+/* Put e (from entry_new) in the map, weakly holding 'weak'. Cannot fail:
+** the caller made room in the buckets and the side table. */
+static void entry_link(rcgc_weakmap *map, wentry *e, uint64_t hash, const void *key, void *weak,
+                       void *value)
+{
     e->node.kind = RCGC__WK_ENTRY;
     e->map = map;
     e->hash = hash;
-    if (map->kind == WM_VALUE)
-        e->key = map->keymode == KM_STRING   ? kcopy
-                 : map->keymode == KM_OBJECT ? rcgc_ref((void *)key)
-                                             : (void *)key;
+    if (map->kind == WM_VALUE && map->keymode != KM_STRING)
+        e->key = map->keymode == KM_OBJECT ? rcgc_ref((void *)key) : (void *)key;
     e->value = rcgc_xref(value);
     size_t b = hash & (map->nbuckets - 1);
     e->chain = map->buckets[b];
     map->buckets[b] = e;
     map->count++;
-    rcgc__wnode_link(heap, &e->node, weak);
+    rcgc__wnode_link(heap_of(map), &e->node, weak);
+}
+
+/* Insert a new entry weakly holding 'weak'. Takes nothing on failure. */
+static rcgc_status insert(rcgc_weakmap *map, uint64_t hash, const void *key, void *weak,
+                          void *value)
+{
+    rcgc_heap *heap = heap_of(map);
+    if (reserve_buckets(map, 1) != RCGC_OK)
+        return RCGC_ENOMEM;
+    wentry *e = entry_new(map, key);
+    if (!e)
+        return RCGC_ENOMEM;
+    if (rcgc__weak_reserve(heap, 1) != RCGC_OK) {
+        discard_new(heap, map, e);
+        return RCGC_ENOMEM;
+    }
+    entry_link(map, e, hash, key, weak, value);
     return RCGC_OK;
 }
 
-rcgc_status rcgc_weakvaluemap_set(rcgc_weakmap *map, const void *key, void *value)
+/* Value map: point key's entry e (from find; NULL: none) at value, or
+** insert one. */
+static rcgc_status value_put(rcgc_weakmap *map, const void *key, uint64_t hash, wentry *e,
+                             void *value)
 {
-    check_map(map, WM_VALUE, "rcgc_weakvaluemap_set");
     rcgc_heap *heap = heap_of(map);
-    if (!key) {
-        rcgc_heap_printf(heap, "rcgc_weakvaluemap_set: NULL key\n");
-        return RCGC_EINVAL;
-    }
-    rcgc_status st = rcgc__weak_check_referent(heap, value, "rcgc_weakvaluemap_set");
-    if (st != RCGC_OK)
-        return st;
-    uint64_t hash = key_hash(map, key);
-    wentry *e = find(map, key, hash);
     if (e && e->node.obj == value)
         return RCGC_OK;
     if (e) {
@@ -431,6 +458,27 @@ rcgc_status rcgc_weakvaluemap_set(rcgc_weakmap *map, const void *key, void *valu
         return RCGC_OK;
     }
     return insert(map, hash, key, value, NULL);
+}
+
+/* The checks of a value-map insertion: RCGC_OK or RCGC_EINVAL. */
+static rcgc_status value_args(rcgc_weakmap *map, const void *key, void *value, const char *what)
+{
+    check_map(map, WM_VALUE, what);
+    rcgc_heap *heap = heap_of(map);
+    if (!key) {
+        rcgc_heap_printf(heap, "%s: NULL key\n", what);
+        return RCGC_EINVAL;
+    }
+    return rcgc__weak_check_referent(heap, value, what);
+}
+
+rcgc_status rcgc_weakvaluemap_set(rcgc_weakmap *map, const void *key, void *value)
+{
+    rcgc_status st = value_args(map, key, value, "rcgc_weakvaluemap_set");
+    if (st != RCGC_OK)
+        return st;
+    uint64_t hash = key_hash(map, key);
+    return value_put(map, key, hash, find(map, key, hash), value);
 }
 
 /* The live entry for key (NULL key: none). */
@@ -449,6 +497,165 @@ static rcgc_status del_key(rcgc_weakmap *map, const void *key)
     return RCGC_OK;
 }
 
+/* Hand a new reference to the caller, or drop it if they want none. */
+static void give(void **out, void *ref)
+{
+    if (out)
+        *out = ref;
+    else
+        rcgc_xunref(ref);
+}
+
+/* Remove live entry e, handing its parts over (NULL: not wanted). Value
+** map: 'key' gets the key itself (the caller now owns the string copy or
+** the object reference), 'value' a new reference to the object. Key map
+** and set: 'key' a new reference to the object, 'value' the entry's value
+** reference. User code may run (dropped references) once e is out. */
+static void take(rcgc_weakmap *map, wentry *e, void **key, void **value)
+{
+    void *obj = rcgc_ref(e->node.obj);
+    if (map->kind == WM_VALUE) {
+        if (key) {
+            *key = e->key;
+            e->key = NULL;
+        }
+        entry_remove(heap_of(map), map, e);
+        give(value, obj);
+        return;
+    }
+    void *v = e->value;
+    e->value = NULL;
+    entry_remove(heap_of(map), map, e);
+    give(key, obj);
+    give(value, v);
+}
+
+/* Remove the live entry for key, handing its parts over as take does. */
+static rcgc_status pop_key(rcgc_weakmap *map, const void *key, void **key_out, void **value)
+{
+    wentry *e = lookup(map, key);
+    if (!e)
+        return RCGC_ENOTFOUND;
+    take(map, e, key_out, value);
+    return RCGC_OK;
+}
+
+/* Remove some live entry (dead ones are skipped: they are purged by their
+** death or at the end of the iteration), starting where the last one was
+** found, so emptying a map takes linear time. */
+static rcgc_status pop_any(rcgc_weakmap *map, void **key, void **value)
+{
+    for (size_t i = 0; i < map->nbuckets; i++) {
+        size_t b = (map->pop_from + i) & (map->nbuckets - 1);
+        for (wentry *e = map->buckets[b]; e; e = e->chain) {
+            if (entry_live(e)) {
+                map->pop_from = b;
+                take(map, e, key, value);
+                return RCGC_OK;
+            }
+        }
+    }
+    return RCGC_ENOTFOUND;
+}
+
+/* The first live entry from e on (e NULL: from bucket *bucket on), in
+** bucket order; *bucket is the next bucket to look at. */
+static wentry *live_from(const rcgc_weakmap *map, wentry *e, size_t *bucket)
+{
+    for (;;) {
+        while (!e) {
+            if (*bucket >= map->nbuckets)
+                return NULL;
+            e = map->buckets[(*bucket)++];
+        }
+        if (entry_live(e))
+            return e;
+        e = e->chain;
+    }
+}
+
+/* What an entry is found by: the key of a value map, the weakly held
+** object of a key map or set. */
+static const void *entry_key(const rcgc_weakmap *map, const wentry *e)
+{
+    return map->kind == WM_VALUE ? e->key : e->node.obj;
+}
+
+/*
+** Copy src's live entries into map (same kind), src's value winning for a
+** key both hold. All or nothing: everything is allocated first; from the
+** first change on no user code runs (keyops excepted, which must not touch
+** maps) until the map is done, so src cannot change under the walks. Every
+** object linked here already has a side-table entry (src's entry on it),
+** so linking needs no reservation.
+*/
+static rcgc_status update(rcgc_weakmap *map, rcgc_weakmap *src, const char *what)
+{
+    rcgc_heap *heap = heap_of(map);
+    if (heap_of(src) != heap)
+        rcgc__panic_obj(heap, src, "%s: container of another heap", what);
+    check_map(src, map->kind, what);
+    if (map->keymode != src->keymode) {
+        rcgc_heap_printf(heap, "%s: the maps' keys are of different kinds\n", what);
+        return RCGC_EINVAL;
+    }
+    /* New keys (each gets an entry) and replaced values (dropped last). */
+    size_t nnew = 0, nold = 0, b = 0;
+    for (wentry *e = live_from(src, NULL, &b); e; e = live_from(src, e->chain, &b)) {
+        const void *k = entry_key(src, e);
+        if (!find(map, k, key_hash(map, k)))
+            nnew++;
+        else if (map->kind == WM_KEY)
+            nold++;
+    }
+    void **old = NULL;
+    wentry *fresh = NULL, **tail = &fresh;
+    if (nnew && reserve_buckets(map, nnew) != RCGC_OK)
+        return RCGC_ENOMEM;
+    if (nold && map->kind == WM_KEY && !(old = rcgc_malloc(heap, nold * sizeof *old)))
+        return RCGC_ENOMEM;
+    b = 0;
+    for (wentry *e = live_from(src, NULL, &b); e; e = live_from(src, e->chain, &b)) {
+        const void *k = entry_key(src, e);
+        if (find(map, k, key_hash(map, k)))
+            continue;
+        wentry *n = entry_new(map, k);
+        if (!n) {
+            discard_new(heap, map, fresh);
+            rcgc_free(heap, old);
+            return RCGC_ENOMEM;
+        }
+        *tail = n;
+        tail = &n->chain;
+    }
+    /* Commit: fresh holds one entry for each new key, in walk order (a
+    ** string copy belongs to its key; other entries are interchangeable). */
+    size_t nput = 0;
+    b = 0;
+    for (wentry *e = live_from(src, NULL, &b); e; e = live_from(src, e->chain, &b)) {
+        const void *k = entry_key(src, e);
+        uint64_t hash = key_hash(map, k);
+        wentry *d = find(map, k, hash);
+        if (!d && fresh) {
+            wentry *n = fresh;
+            fresh = n->chain;
+            entry_link(map, n, hash, k, e->node.obj, e->value);
+        } else if (d && map->kind == WM_VALUE && d->node.obj != e->node.obj) {
+            rcgc__wnode_unlink(heap, &d->node);
+            rcgc__wnode_link(heap, &d->node, e->node.obj);
+        } else if (d && map->kind == WM_KEY && nput < nold) {
+            old[nput++] = d->value;
+            d->value = rcgc_xref(e->value);
+        }
+    }
+    /* Left over only if map's keyops found two of src's keys equal. */
+    discard_new(heap, map, fresh);
+    for (size_t i = 0; i < nput; i++)
+        rcgc_xunref(old[i]);
+    rcgc_free(heap, old);
+    return RCGC_OK;
+}
+
 void *rcgc_weakvaluemap_get(rcgc_weakmap *map, const void *key)
 {
     check_map(map, WM_VALUE, "rcgc_weakvaluemap_get");
@@ -460,6 +667,39 @@ rcgc_status rcgc_weakvaluemap_del(rcgc_weakmap *map, const void *key)
 {
     check_map(map, WM_VALUE, "rcgc_weakvaluemap_del");
     return del_key(map, key);
+}
+
+rcgc_status rcgc_weakvaluemap_setdefault(rcgc_weakmap *map, const void *key, void *dflt,
+                                         void **out)
+{
+    rcgc_status st = value_args(map, key, dflt, "rcgc_weakvaluemap_setdefault");
+    if (st != RCGC_OK)
+        return st;
+    uint64_t hash = key_hash(map, key);
+    wentry *e = find(map, key, hash);
+    void *value = e && entry_live(e) ? e->node.obj : dflt;
+    if (value == dflt && (st = value_put(map, key, hash, e, dflt)) != RCGC_OK)
+        return st;
+    give(out, rcgc_ref(value));
+    return RCGC_OK;
+}
+
+rcgc_status rcgc_weakvaluemap_pop(rcgc_weakmap *map, const void *key, void **value)
+{
+    check_map(map, WM_VALUE, "rcgc_weakvaluemap_pop");
+    return pop_key(map, key, NULL, value);
+}
+
+rcgc_status rcgc_weakvaluemap_popitem(rcgc_weakmap *map, void **key, void **value)
+{
+    check_map(map, WM_VALUE, "rcgc_weakvaluemap_popitem");
+    return pop_any(map, key, value);
+}
+
+rcgc_status rcgc_weakvaluemap_update(rcgc_weakmap *map, rcgc_weakmap *src)
+{
+    check_map(map, WM_VALUE, "rcgc_weakvaluemap_update");
+    return update(map, src, "rcgc_weakvaluemap_update");
 }
 
 rcgc_status rcgc_weakkeymap_set(rcgc_weakmap *map, void *key, void *value)
@@ -499,17 +739,52 @@ rcgc_status rcgc_weakkeymap_del(rcgc_weakmap *map, const void *key)
     return del_key(map, key);
 }
 
+/* Key map and set: add key (with value) unless present; out (if asked)
+** gets a new reference to the value now in the map (NULL for a set). */
+static rcgc_status add_absent(rcgc_weakmap *map, void *key, void *value, void **out,
+                              const char *what)
+{
+    rcgc_status st = rcgc__weak_check_referent(heap_of(map), key, what);
+    if (st != RCGC_OK)
+        return st;
+    uint64_t hash = key_hash(map, key);
+    wentry *e = find(map, key, hash);
+    if (e)
+        value = e->value;
+    else if ((st = insert(map, hash, NULL, key, value)) != RCGC_OK)
+        return st;
+    give(out, rcgc_xref(value));
+    return RCGC_OK;
+}
+
+rcgc_status rcgc_weakkeymap_setdefault(rcgc_weakmap *map, void *key, void *dflt, void **out)
+{
+    check_map(map, WM_KEY, "rcgc_weakkeymap_setdefault");
+    return add_absent(map, key, dflt, out, "rcgc_weakkeymap_setdefault");
+}
+
+rcgc_status rcgc_weakkeymap_pop(rcgc_weakmap *map, const void *key, void **value)
+{
+    check_map(map, WM_KEY, "rcgc_weakkeymap_pop");
+    return pop_key(map, key, NULL, value);
+}
+
+rcgc_status rcgc_weakkeymap_popitem(rcgc_weakmap *map, void **key, void **value)
+{
+    check_map(map, WM_KEY, "rcgc_weakkeymap_popitem");
+    return pop_any(map, key, value);
+}
+
+rcgc_status rcgc_weakkeymap_update(rcgc_weakmap *map, rcgc_weakmap *src)
+{
+    check_map(map, WM_KEY, "rcgc_weakkeymap_update");
+    return update(map, src, "rcgc_weakkeymap_update");
+}
+
 rcgc_status rcgc_weakset_add(rcgc_weakmap *set, void *obj)
 {
     check_map(set, WM_SET, "rcgc_weakset_add");
-    rcgc_heap *heap = heap_of(set);
-    rcgc_status st = rcgc__weak_check_referent(heap, obj, "rcgc_weakset_add");
-    if (st != RCGC_OK)
-        return st;
-    uint64_t hash = key_hash(set, obj);
-    if (find(set, obj, hash))
-        return RCGC_OK;
-    return insert(set, hash, NULL, obj, NULL);
+    return add_absent(set, obj, NULL, NULL, "rcgc_weakset_add");
 }
 
 bool rcgc_weakset_has(rcgc_weakmap *set, const void *obj)
@@ -522,6 +797,48 @@ rcgc_status rcgc_weakset_discard(rcgc_weakmap *set, const void *obj)
 {
     check_map(set, WM_SET, "rcgc_weakset_discard");
     return del_key(set, obj);
+}
+
+rcgc_status rcgc_weakset_pop(rcgc_weakmap *set, void **obj)
+{
+    check_map(set, WM_SET, "rcgc_weakset_pop");
+    return pop_any(set, obj, NULL);
+}
+
+rcgc_status rcgc_weakset_update(rcgc_weakmap *set, rcgc_weakmap *src)
+{
+    check_map(set, WM_SET, "rcgc_weakset_update");
+    return update(set, src, "rcgc_weakset_update");
+}
+
+void rcgc_weakmap_clear(rcgc_weakmap *map)
+{
+    check_map(map, 0, "rcgc_weakmap_clear");
+    rcgc_heap *heap = heap_of(map);
+    wentry *gone = NULL;
+    for (size_t i = 0; i < map->nbuckets; i++) {
+        for (wentry **p = &map->buckets[i]; *p;) {
+            wentry *e = *p;
+            if (!e->node.obj) { /* dead: purged by its death or iteration end */
+                p = &e->chain;
+                continue;
+            }
+            rcgc__wnode_unlink(heap, &e->node);
+            if (map->iterating) {
+                map->ndead++;
+                p = &e->chain;
+                continue;
+            }
+            *p = e->chain;
+            map->count--;
+            e->chain = gone;
+            gone = e;
+        }
+    }
+    /* Dropping keys and values may run user code that drops the map. */
+    rcgc_ref(map);
+    free_list(heap, map, gone);
+    rcgc_unref(map);
 }
 
 /* ------------------------------------------------------------------ */
@@ -549,31 +866,15 @@ bool rcgc_weakmap_iter_next(rcgc_weakmap_iter *it, const void **key, void **valu
     it->hold_ = NULL;
     rcgc_xunref(held);
     wentry *e = it->entry_ ? ((wentry *)it->entry_)->chain : NULL;
-    for (;;) {
-        while (!e) {
-            if (it->bucket_ >= map->nbuckets) {
-                it->entry_ = NULL;
-                return false;
-            }
-            e = map->buckets[it->bucket_++];
-        }
-        if (entry_live(e))
-            break;
-        e = e->chain;
-    }
+    e = live_from(map, e, &it->bucket_);
     it->entry_ = e;
+    if (!e)
+        return false;
     it->hold_ = rcgc_ref(e->node.obj);
-    if (map->kind == WM_VALUE) {
-        if (key)
-            *key = e->key;
-        if (value)
-            *value = e->node.obj;
-    } else {
-        if (key)
-            *key = e->node.obj;
-        if (value)
-            *value = e->value;
-    }
+    if (key)
+        *key = entry_key(map, e);
+    if (value)
+        *value = map->kind == WM_VALUE ? e->node.obj : e->value;
     return true;
 }
 
