@@ -204,6 +204,139 @@ static bool sc_keymap_set(rcgc_heap *heap)
     return ok;
 }
 
+static uint64_t live_blocks(rcgc_heap *heap)
+{
+    rcgc_mem_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    rcgc_mem_stats_get(heap, &st);
+    return st.live_blocks;
+}
+
+/* A call on map m that found it with 'len' entries and the heap with
+** 'blocks' blocks: true if it succeeded; if it failed, it must have failed
+** for lack of memory leaving the map as it was and no block behind. */
+static bool failed_cleanly(rcgc_heap *heap, rcgc_status st, rcgc_weakmap *m, size_t len,
+                           uint64_t blocks, const char *what)
+{
+    if (st == RCGC_OK)
+        return true;
+    if (st != RCGC_ENOMEM)
+        th_fail(__FILE__, __LINE__, "%s: unexpected status %d", what, st);
+    else if (rcgc_weakmap_len(m) != len || live_blocks(heap) != blocks)
+        th_fail(__FILE__, __LINE__, "%s failed but changed its map: %zu/%zu entries, "
+                "%llu/%llu blocks", what, rcgc_weakmap_len(m), len,
+                (unsigned long long)live_blocks(heap), (unsigned long long)blocks);
+    return false;
+}
+
+/* setdefault and update (which allocate), then pop, popitem and clear, on
+** a pair of maps of each kind: a holds keys 0..15, b keys 8..23 (b's
+** values shifted by one), each also a seed entry so that its table exists
+** before the calls under test. */
+static bool sc_container_ops(rcgc_heap *heap)
+{
+    enum { N = 24 };
+    rcgc_weakmap *m[6] = {rcgc_weakvaluemap_new(heap, NULL), rcgc_weakvaluemap_new(heap, NULL),
+                          rcgc_weakkeymap_new(heap),         rcgc_weakkeymap_new(heap),
+                          rcgc_weakset_new(heap),            rcgc_weakset_new(heap)};
+    wt_node *n[N + 1];
+    bool ok = true;
+    for (int x = 0; x < 6; x++)
+        ok = ok && m[x];
+    for (int i = 0; i <= N; i++) {
+        n[i] = wt_new(heap, &wt_node_type, i);
+        ok = ok && n[i];
+    }
+    for (int x = 0; ok && x < 6; x++) {
+        rcgc_status st = x < 2   ? rcgc_weakvaluemap_set(m[x], "seed", n[N])
+                         : x < 4 ? rcgc_weakkeymap_set(m[x], n[N], NULL)
+                                 : rcgc_weakset_add(m[x], n[N]);
+        ok = st == RCGC_OK;
+    }
+    bool setup = ok;
+    char key[16];
+    for (int i = 0; setup && i < N; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        for (int x = 0; x < 2; x++) {
+            if (x == 0 ? i >= 16 : i < 8)
+                continue;
+            wt_node *val = n[x ? (i + 1) % N : i];
+            /* Key map first: the side table then grows inside the value
+            ** map's setdefault, whose failure path also frees a key copy. */
+            size_t len = rcgc_weakmap_len(m[2 + x]);
+            uint64_t blocks = live_blocks(heap);
+            void *out = NULL;
+            rcgc_status st = rcgc_weakkeymap_setdefault(m[2 + x], n[i], val, &out);
+            if (failed_cleanly(heap, st, m[2 + x], len, blocks, "key setdefault")) {
+                CHECK_EQ_PTR(out, val);
+                rcgc_unref(out);
+            } else {
+                ok = false;
+            }
+            len = rcgc_weakmap_len(m[x]);
+            blocks = live_blocks(heap);
+            out = NULL;
+            st = rcgc_weakvaluemap_setdefault(m[x], key, val, &out);
+            if (failed_cleanly(heap, st, m[x], len, blocks, "value setdefault")) {
+                CHECK_EQ_PTR(out, val);
+                rcgc_unref(out);
+            } else {
+                ok = false;
+            }
+            ok = rcgc_weakset_add(m[4 + x], n[i]) == RCGC_OK && ok;
+        }
+    }
+    for (int x = 0; setup && x < 6; x += 2) {
+        size_t len = rcgc_weakmap_len(m[x]);
+        uint64_t blocks = live_blocks(heap);
+        rcgc_status st = x == 0   ? rcgc_weakvaluemap_update(m[x], m[x + 1])
+                         : x == 2 ? rcgc_weakkeymap_update(m[x], m[x + 1])
+                                  : rcgc_weakset_update(m[x], m[x + 1]);
+        bool done = failed_cleanly(heap, st, m[x], len, blocks, "update");
+        ok = ok && done;
+        if (!ok)
+            continue; /* some entry may be missing: nothing more to compare */
+        CHECK_EQ_U64(rcgc_weakmap_len(m[x]), N + 1);
+        void *g = x == 0   ? rcgc_weakvaluemap_get(m[x], "k8")
+                  : x == 2 ? rcgc_weakkeymap_get(m[x], n[8])
+                           : NULL;
+        if (x < 4)
+            CHECK_EQ_PTR(g, n[9]); /* b's value */
+        else
+            CHECK(rcgc_weakset_has(m[x], n[20]));
+        rcgc_xunref(g);
+    }
+    /* No allocation from here on: these cannot fail. */
+    if (setup) {
+        void *out = NULL;
+        if (rcgc_weakvaluemap_pop(m[0], "seed", &out) != RCGC_OK || out != n[N])
+            th_fail(__FILE__, __LINE__, "pop failed");
+        rcgc_xunref(out);
+        void *k, *v;
+        while (rcgc_weakvaluemap_popitem(m[0], &k, &v) == RCGC_OK) {
+            rcgc_free(heap, k);
+            rcgc_unref(v);
+        }
+        while (rcgc_weakkeymap_popitem(m[2], &k, &v) == RCGC_OK) {
+            rcgc_unref(k);
+            rcgc_xunref(v);
+        }
+        while (rcgc_weakset_pop(m[4], &k) == RCGC_OK)
+            rcgc_unref(k);
+        for (int x = 0; x < 6; x++) {
+            rcgc_weakmap_clear(m[x]);
+            if (rcgc_weakmap_len(m[x]) != 0)
+                th_fail(__FILE__, __LINE__, "map %d not empty", x);
+        }
+    }
+    for (int i = 0; i <= N; i++)
+        rcgc_xunref(n[i]);
+    for (int x = 0; x < 6; x++)
+        rcgc_xunref(m[x]);
+    return ok;
+}
+
 static void fault_loop(scenario_fn fn, const char *name)
 {
     bool clean = false;
@@ -251,6 +384,11 @@ TEST(fault_injection_weak_containers)
 {
     fault_loop(sc_valuemap, "value map");
     fault_loop(sc_keymap_set, "key map and set");
+}
+
+TEST(fault_injection_container_setdefault_update_pop_clear)
+{
+    fault_loop(sc_container_ops, "container operations");
 }
 
 /* ------------------------------------------------------------------ */
