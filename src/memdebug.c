@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "trace.h" /* allocation sites in reports (rcgc__trace_describe) */
 
 /*
 ** Debug block layout (user pointer p = block + 16):
@@ -43,7 +44,7 @@ void rcgc__dbg_kill(void *block, size_t total)
 /* ===================================================================== */
 
 struct report {
-    char text[4096];
+    char text[8192];
     size_t len;
 };
 
@@ -132,7 +133,23 @@ static void dump_block(struct report *r, const unsigned char *p, size_t total)
     }
     add(r, "    Hex dump of the block (%zu bytes):\n", total);
     hexdump(r, b, total <= 96 ? total : 96, NULL);
-    add(r, "    Enable tracing to get the memory block allocation traceback\n");
+}
+
+/* Where the block was allocated, from the tracer when the heap is traced
+** (trace.h's hook, behind 'if (heap->trace)' as for the allocation hooks).
+** 'key' is the block's trace key: the pointer the allocation hook was
+** given, i.e. the user pointer of the debug framing (a raw block's user
+** pointer, an object's header). 'freed': the block is not allocated. */
+static void alloc_site(struct rcgc__mem *m, struct report *r, const void *key, bool freed)
+{
+    rcgc_heap *heap = (rcgc_heap *)m;
+    if (!heap->trace) {
+        add(r, "    Enable tracing to get the memory block allocation traceback\n");
+        return;
+    }
+    if (r->len + 1 < sizeof r->text)
+        r->len += rcgc__trace_describe(heap, key, freed, r->text + r->len,
+                                       sizeof r->text - r->len);
 }
 
 #if defined(__GNUC__)
@@ -185,6 +202,7 @@ size_t rcgc__dbg_verify(struct rcgc__mem *m, const void *p, size_t total, char i
         struct report r = {{0}, 0};
         add(&r, "rcgc: %s(%p): %s\n", op, p, fault);
         dump_block(&r, p, total);
+        alloc_site(m, &r, p, false);
         fatal(m, &r, fault);
     }
     size_t n;
@@ -217,6 +235,7 @@ void rcgc__dbg_check_dead(struct rcgc__mem *m, const void *block, size_t total)
     struct report r = {{0}, 0};
     add(&r, "rcgc: reusing a freed block: ");
     write_after_free(&r, block, total, at);
+    alloc_site(m, &r, (const unsigned char *)block + RCGC__DBG_HDR, true);
     fatal(m, &r, "write after free");
 }
 
@@ -228,6 +247,7 @@ size_t rcgc__dbg_scan_dead(struct rcgc__mem *m, const void *block, size_t total)
     struct report r = {{0}, 0};
     add(&r, "rcgc: allocator: ");
     write_after_free(&r, block, total, at);
+    alloc_site(m, &r, (const unsigned char *)block + RCGC__DBG_HDR, true);
     rcgc_heap_printf((rcgc_heap *)m, "%s", r.text);
     return 1;
 }
@@ -241,6 +261,7 @@ size_t rcgc__dbg_scan_live(struct rcgc__mem *m, const void *user, size_t total)
     struct report r = {{0}, 0};
     add(&r, "rcgc: allocator: live block %p: %s\n", user, fault);
     dump_block(&r, user, total);
+    alloc_site(m, &r, user, false);
     rcgc_heap_printf((rcgc_heap *)m, "%s", r.text);
     return 1;
 }
@@ -255,11 +276,14 @@ void rcgc__mem_bad_pointer(struct rcgc__mem *m, const void *p, const char *op,
     struct report r = {{0}, 0};
     const char *b = m->debug ? (const char *)p - RCGC__DBG_HDR : (const char *)p;
     const char *what = why;
+    const void *obj = NULL; /* an object's header, when p is the object */
     if (!what && ((uintptr_t)p & (RCGC__ALIGN - 1)) == 0 &&
         (uintptr_t)p - (uintptr_t)m->base < m->region_bytes &&
-        rcgc__mem_is_obj_block(m, (const char *)p - sizeof(rcgc__head)))
+        rcgc__mem_is_obj_block(m, (const char *)p - sizeof(rcgc__head))) {
         what = "bad ID: Allocated using API 'o', verified using API 'r' (an rcgc object "
                "passed to the raw API; drop objects with rcgc_unref)";
+        obj = (const char *)p - sizeof(rcgc__head);
+    }
     if (!what) {
         if ((uintptr_t)p - (uintptr_t)m->base >= m->region_bytes) {
             what = "pointer was never allocated by this heap";
@@ -292,12 +316,16 @@ void rcgc__mem_bad_pointer(struct rcgc__mem *m, const void *p, const char *op,
                     add(&r, "    Hex dump of the %u-byte block:\n", pool->size);
                     hexdump(&r, (const unsigned char *)b, pool->size <= 96 ? pool->size : 96,
                             NULL);
+                    /* p is the block's trace key (its debug user pointer). */
+                    alloc_site(m, &r, p, off >= pool->nextoffset || !rcgc__pool_is_live(pool, b));
                 }
                 fatal(m, &r, what);
             }
         }
     }
     add(&r, "rcgc: %s(%p): %s\n", op, p, what);
+    if (obj)
+        alloc_site(m, &r, obj, false);
     fatal(m, &r, what);
 }
 

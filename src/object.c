@@ -126,14 +126,17 @@ static void free_memory(rcgc_heap *heap, rcgc__head *h)
     if (h->flags_ & RCGC__F_GC_TYPE)
         rcgc__gc_on_free(heap);
     heap->live_objects--;
-    if (heap->trace) /* allocation tracing (trace.c) */
-        rcgc__trace_on_free(heap, h);
     /* next_ and prev_ become the free-list link; a later unref of the
     ** object finds the FREED type and panics. */
     h->refcnt_ = 0;
     h->type_ = RCGC__TYPE_FREED;
     h->flags_ = 0;
     rcgc__mem_obj_free_fast(&heap->mem, h);
+    /* Allocation tracing (trace.c), after the free: a debug-mode report
+    ** from the free (a damaged block) still finds the block's trace. The
+    ** hook only drops the trace of this address; nothing ran in between. */
+    if (heap->trace)
+        rcgc__trace_on_free(heap, h);
 }
 
 static void dealloc_one(rcgc_heap *heap, rcgc__head *h)

@@ -6,6 +6,7 @@
 ** unwind.c's. Lower layers reach us only through the hooks of trace.h.
 */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +457,16 @@ static inline float sample_weight(rcgc__trace *t, size_t size)
 }
 
 /* ===================================================================== */
+/* Traces kept after free (debug mode)                                   */
+/* ===================================================================== */
+
+static inline rcgc__freed *freed_slot(const rcgc__trace *t, uintptr_t ptr)
+{
+    uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
+    return &t->freed[(size_t)(h >> 40) & (RCGC__FREED_TRACES - 1)];
+}
+
+/* ===================================================================== */
 /* Hooks                                                                 */
 /* ===================================================================== */
 
@@ -464,6 +475,11 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
     rcgc__trace *t = heap->trace;
     if (t->busy)
         return 0;
+    if (t->freed) { /* the address is reused: its freed block's trace goes */
+        rcgc__freed *k = freed_slot(t, (uintptr_t)ptr);
+        if (k->ptr == (uintptr_t)ptr)
+            *k = (rcgc__freed){0, NULL};
+    }
     float w = sample_weight(t, size);
     if (w == 0.0f)
         return 0;
@@ -481,6 +497,8 @@ void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
         return;
     rcgc__tentry *e = trace_find(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
     if (e) {
+        if (t->freed)
+            *freed_slot(t, e->ptr) = (rcgc__freed){e->ptr, e->tb};
         account_remove(t, e);
         trace_delete(t, e);
     }
@@ -537,6 +555,8 @@ static void drop_all(rcgc_heap *heap)
     t->tbcap = t->tbcount = 0;
     memset(t->sitecache, 0, sizeof t->sitecache);
     t->unknown_tb = NULL;
+    if (t->freed)
+        memset(t->freed, 0, RCGC__FREED_TRACES * sizeof *t->freed);
 }
 
 static void tracer_free(rcgc_heap *heap)
@@ -554,6 +574,7 @@ static void tracer_free(rcgc_heap *heap)
     rcgc__trace_free(heap, t->tagstack, t->captags * sizeof *t->tagstack);
     if (t->scratch)
         rcgc__trace_free(heap, t->scratch, ((size_t)t->max_frames + 1) * sizeof(rcgc__frame));
+    rcgc__trace_free(heap, t->freed, RCGC__FREED_TRACES * sizeof *t->freed);
     arena_free_all(heap);
     heap->trace = NULL;
     rcgc_free(heap, t);
@@ -596,6 +617,14 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
         if (!make_unknown(heap)) {
             tracer_free(heap);
             return RCGC_ENOMEM;
+        }
+        if (heap->mem.debug) { /* reports on freed blocks name their site */
+            t->freed = rcgc__trace_alloc(heap, RCGC__FREED_TRACES * sizeof *t->freed);
+            if (!t->freed) {
+                tracer_free(heap);
+                return RCGC_ENOMEM;
+            }
+            memset(t->freed, 0, RCGC__FREED_TRACES * sizeof *t->freed);
         }
     }
     t->busy = true;
@@ -986,6 +1015,74 @@ size_t rcgc__trace_check(rcgc_heap *heap)
         bad++;
     }
     return bad;
+}
+
+/* ===================================================================== */
+/* Allocation sites in the allocator's reports                           */
+/* ===================================================================== */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void put(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, size - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+size_t rcgc__trace_describe(rcgc_heap *heap, const void *ptr, bool freed, char *buf,
+                            size_t size)
+{
+    const rcgc__trace *t = heap->trace;
+    size_t len = 0;
+    if (!size)
+        return 0;
+    buf[0] = 0;
+    const struct rcgc_traceback *tb = NULL;
+    if (!freed) {
+        const rcgc__tentry *e = trace_find(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
+        tb = e ? e->tb : NULL;
+    } else if (t->freed) {
+        const rcgc__freed *k = freed_slot(t, (uintptr_t)ptr);
+        tb = k->ptr == (uintptr_t)ptr ? k->tb : NULL;
+    }
+    if (!tb) {
+        if (!freed)
+            put(buf, size, &len, "    No allocation traceback: the block was allocated before "
+                                 "tracing started or was not sampled\n");
+        else if (t->freed)
+            put(buf, size, &len, "    No allocation traceback: the block is freed and its "
+                                 "trace is no longer kept (traced before the last "
+                                 "rcgc_trace_clear_traces, not sampled, or evicted by a "
+                                 "later free)\n");
+        else
+            put(buf, size, &len, "    No allocation traceback: the block is freed and its "
+                                 "trace went with it (traces of freed blocks are kept in "
+                                 "debug mode only)\n");
+        return len;
+    }
+    put(buf, size, &len, "    Memory block allocated at (most recent call first%s):\n",
+        freed ? "; trace kept after the free" : "");
+    for (uint32_t i = 0; i < tb->nframe; i++) {
+        const rcgc__frame *f = &tb->frames[i];
+        const char *file = f->file, *func = f->func;
+        unsigned line = f->line;
+        char sym[64];
+        if (!file && f->pc && t->unwind)
+            rcgc__unwind_lookup(t->unwind, f->pc, &file, &func, &line, sym, sizeof sym);
+        put(buf, size, &len, "      %s:%u in %s\n", file ? file : UNKNOWN, line,
+            func ? func : UNKNOWN);
+    }
+    if (tb->total_nframe > tb->nframe)
+        put(buf, size, &len, "      (%u more frame(s) not recorded)\n",
+            tb->total_nframe - tb->nframe);
+    return len;
 }
 
 /* ===================================================================== */

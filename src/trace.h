@@ -1,7 +1,7 @@
 /*
 ** trace.h -- the allocation tracer's internal interface (trace.c owns the
 ** state hung off heap->trace; snapshot.c, snapfile.c and unwind.c read it).
-** Lower layers call only the three hooks below, each guarded by
+** Lower layers call only the hooks below, each guarded by
 ** 'if (heap->trace)' so that an untraced heap pays one predictable branch.
 */
 #ifndef RCGC_TRACE_H
@@ -9,7 +9,7 @@
 
 #include "heap.h"
 
-/* ---- Hooks for lower layers (object.c, mem.c, heap.c) ------------------ */
+/* ---- Hooks for lower layers (object.c, mem.c, memdebug.c, heap.c) ------- */
 
 /* A block of 'size' bytes was allocated at 'ptr' in the heap's domain.
 ** Returns 0, or -1 when the trace could not be recorded (out of memory):
@@ -25,6 +25,17 @@ void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp,
 void rcgc__trace_heap_fini(rcgc_heap *heap);
 /* rcgc_heap_check's part: the tables and counters; returns problems found. */
 size_t rcgc__trace_check(rcgc_heap *heap);
+/* The allocator's debug-mode reports (memdebug.c): write where the block
+** whose trace key is 'ptr' (the pointer the allocation hook was given) was
+** allocated into buf, NUL-terminated, at most 'size' bytes with the NUL: a
+** heading line, then one "file:line in function" line a frame, most recent
+** first. 'freed': the block is not allocated any more (double free, write
+** after free), so the trace kept after its free is used (debug mode only,
+** see 'freed' below). Allocates nothing from the heap (the report may come
+** from the middle of an allocation): native frames not symbolised yet are
+** looked up on the spot. Returns the length written. */
+size_t rcgc__trace_describe(rcgc_heap *heap, const void *ptr, bool freed, char *buf,
+                            size_t size);
 
 /* ---- Frames and tracebacks -------------------------------------------- */
 
@@ -104,6 +115,16 @@ struct rcgc__unwind; /* unwind.c */
 /* Entries of the call-site cache (a power of two). */
 #define RCGC__SITECACHE 64
 
+/* Debug mode: tracebacks kept after a free, for reports on freed blocks. A
+** direct-mapped table keyed by address (a power of two slots): a free puts
+** the block's traceback in its slot, the next allocation at that address
+** clears it, a free at another address that maps to the slot replaces it. */
+#define RCGC__FREED_TRACES 4096
+typedef struct rcgc__freed {
+    uintptr_t ptr; /* 0 = empty */
+    const struct rcgc_traceback *tb;
+} rcgc__freed;
+
 /*
 ** The tracer (heap->trace). Invariants (rcgc__trace_check):
 **   - 'count' slots of 'traces' are used, count * 4 <= cap * 3, cap a power
@@ -151,6 +172,9 @@ typedef struct rcgc__trace {
     struct rcgc__unwind *unwind;
     uintptr_t entry_ra;        /* return address into user code, or 0 */
     rcgc__frame *scratch;      /* max_frames + 1 frames */
+    /* debug mode (heap->mem.debug): traces of freed blocks until reuse,
+    ** RCGC__FREED_TRACES slots; NULL otherwise */
+    rcgc__freed *freed;
 } rcgc__trace;
 
 /* Tracer-owned memory (never traced, counted in self_bytes). */
@@ -176,6 +200,11 @@ unsigned rcgc__unwind_capture(struct rcgc__unwind *u, uintptr_t entry_ra, uintpt
 ** Strings are interned in the tracer. */
 void rcgc__unwind_symbolise(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t pc,
                             rcgc__frame *out);
+/* The same without touching the heap (reports from inside the allocator):
+** the cache, else a lookup whose strings belong to libdw/the dynamic linker
+** or to 'buf'. Always sets *file and *func. */
+void rcgc__unwind_lookup(struct rcgc__unwind *u, uintptr_t pc, const char **file,
+                         const char **func, unsigned *line, char *buf, size_t bufsize);
 
 /* ---- Snapshots (snapshot.c; snapfile.c reads and writes them) --------- */
 

@@ -172,13 +172,15 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static void resolve(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t pc, rcgc__frame *out)
+/* File, function and line of return address pc; the strings belong to
+** libdw, the dynamic linker or 'buf'. */
+static void lookup(struct rcgc__unwind *u, uintptr_t pc, const char **filep, const char **funcp,
+                   unsigned *linep, char *buf, size_t bufsize)
 {
     /* A return address points after the call: look up the call itself. */
     uintptr_t at = pc ? pc - 1 : pc;
     const char *file = NULL, *func = NULL;
     unsigned line = 0;
-    char buf[64];
 #if HAVE_DWFL
     if (!u->dw_tried)
         (void)dw_open(u);
@@ -201,16 +203,27 @@ static void resolve(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t pc, rcgc_
         if (!file && info.dli_fname) {
             file = base_name(info.dli_fname);
             if (!func && info.dli_fbase) {
-                snprintf(buf, sizeof buf, "+0x%zx", (size_t)(at - (uintptr_t)info.dli_fbase));
+                snprintf(buf, bufsize, "+0x%zx", (size_t)(at - (uintptr_t)info.dli_fbase));
                 func = buf;
             }
         }
     }
     if (!func) {
-        snprintf(buf, sizeof buf, "0x%zx", (size_t)pc);
+        snprintf(buf, bufsize, "0x%zx", (size_t)pc);
         func = buf;
     }
-    out->file = rcgc__trace_intern(heap, file ? file : "<unknown>");
+    *filep = file ? file : "<unknown>";
+    *funcp = func;
+    *linep = line;
+}
+
+static void resolve(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t pc, rcgc__frame *out)
+{
+    const char *file, *func;
+    unsigned line;
+    char buf[64];
+    lookup(u, pc, &file, &func, &line, buf, sizeof buf);
+    out->file = rcgc__trace_intern(heap, file);
     out->func = rcgc__trace_intern(heap, func);
     out->line = line;
     out->pc = pc;
@@ -225,16 +238,36 @@ static size_t sym_home(uintptr_t pc, size_t cap)
     return (size_t)(((uint64_t)pc * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
 }
 
+static const rcgc__frame *sym_find(const struct rcgc__unwind *u, uintptr_t pc)
+{
+    if (u->symcap) {
+        for (size_t i = sym_home(pc, u->symcap); u->syms[i].pc; i = (i + 1) & (u->symcap - 1))
+            if (u->syms[i].pc == pc)
+                return &u->syms[i].frame;
+    }
+    return NULL;
+}
+
+void rcgc__unwind_lookup(struct rcgc__unwind *u, uintptr_t pc, const char **file,
+                         const char **func, unsigned *line, char *buf, size_t bufsize)
+{
+    const rcgc__frame *f = sym_find(u, pc);
+    if (f) {
+        *file = f->file;
+        *func = f->func;
+        *line = f->line;
+        return;
+    }
+    lookup(u, pc, file, func, line, buf, bufsize);
+}
+
 void rcgc__unwind_symbolise(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t pc,
                             rcgc__frame *out)
 {
-    if (u->symcap) {
-        for (size_t i = sym_home(pc, u->symcap); u->syms[i].pc; i = (i + 1) & (u->symcap - 1)) {
-            if (u->syms[i].pc == pc) {
-                *out = u->syms[i].frame;
-                return;
-            }
-        }
+    const rcgc__frame *cached = sym_find(u, pc);
+    if (cached) {
+        *out = *cached;
+        return;
     }
     rcgc__frame f;
     resolve(heap, u, pc, &f);

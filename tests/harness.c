@@ -88,7 +88,7 @@ rcgc_heap *th_heap_new(void)
 const char *th_expect_panic(void (*fn)(void *), void *arg, const char *substr,
                             const char *file, int line)
 {
-    static char msg[4096];
+    static char msg[8192];
     int fds[2];
     msg[0] = 0;
     if (pipe(fds) != 0) {

@@ -3,6 +3,7 @@
 ** allocator statistics (scenario 2's stats half, _debugmallocstats, JSON,
 ** the RSS report).
 */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "harness.h"
@@ -63,50 +64,59 @@ TEST(alloc_debug_fill_patterns)
     rcgc_heap_free(h);
 }
 
+/* The misuse scenarios below run in a child (CHECK_PANICS); a non-NULL arg
+** traces the heap, so the report must name where the block was allocated:
+** the calls of alloc_raw/alloc_obj, whose line numbers are taken on the
+** line of the call. */
+static rcgc_heap *scenario_heap(void *traced)
+{
+    rcgc_heap *h = debug_heap();
+    if (traced && rcgc_trace_start(h, 1) != RCGC_OK)
+        abort();
+    return h;
+}
+
+static const unsigned site_raw = __LINE__; static char *alloc_raw(rcgc_heap *h, size_t n) { return rcgc_malloc(h, n); }
+static const unsigned site_obj = __LINE__; static char *alloc_obj(rcgc_heap *h) { return rcgc_new(h, &thing); }
+
 static void overrun_small(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    char *p = rcgc_malloc(h, 16);
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 16);
     p[16] = 'x';
     rcgc_free(h, p);
 }
 static void underrun_small(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    char *p = rcgc_malloc(h, 16);
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 16);
     p[-1] = 'x';
     rcgc_free(h, p);
 }
 static void overrun_large(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    char *p = rcgc_malloc(h, 2000);
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 2000);
     p[2003] = 'x';
     rcgc_free(h, p);
 }
 static void overrun_on_realloc(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    char *p = rcgc_malloc(h, 40);
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 40);
     p[40] = 'x';
     p = rcgc_realloc(h, p, 41);
 }
 static void object_freed_as_raw(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    void *o = rcgc_new(h, &thing);
+    rcgc_heap *h = scenario_heap(arg);
+    void *o = alloc_obj(h);
     rcgc_free(h, o);
 }
 static void double_free(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    void *p = rcgc_malloc(h, 100);
+    rcgc_heap *h = scenario_heap(arg);
+    void *p = alloc_raw(h, 100);
     void *keep = rcgc_malloc(h, 100);
     (void)keep;
     rcgc_free(h, p);
@@ -114,16 +124,14 @@ static void double_free(void *arg)
 }
 static void never_ours(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
+    rcgc_heap *h = scenario_heap(arg);
     char buf[64];
     rcgc_free(h, buf + 16);
 }
 static void write_after_free(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    char *p = rcgc_malloc(h, 32);
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 32);
     void *keep = rcgc_malloc(h, 32);
     (void)keep;
     rcgc_free(h, p);
@@ -132,9 +140,8 @@ static void write_after_free(void *arg)
 }
 static void object_overrun(void *arg)
 {
-    (void)arg;
-    rcgc_heap *h = debug_heap();
-    char *o = rcgc_new(h, &thing);
+    rcgc_heap *h = scenario_heap(arg);
+    char *o = alloc_obj(h);
     o[40] = 'x';
     rcgc_unref(o);
 }
@@ -160,6 +167,132 @@ TEST(alloc_debug_detects_misuse)
     msg = CHECK_PANICS(write_after_free, NULL, "write after free");
     CHECK_CONTAINS(msg, "byte at block+21 is 0x01");
     CHECK_PANICS(object_overrun, NULL, "bad trailing pad byte");
+}
+
+/* ---- Reports name the allocation site when the heap is traced ---------- */
+
+static void double_free_after_realloc(void *arg)
+{
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 40);
+    void *keep = rcgc_malloc(h, 40); /* p's pool stays */
+    (void)keep;
+    char *q = rcgc_realloc(h, p, 300); /* moves: p is freed */
+    (void)q;
+    rcgc_free(h, p);
+}
+/* A block allocated before tracing started has no trace: said so. */
+static void untraced_block_overrun(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    char *p = alloc_raw(h, 16);
+    if (rcgc_trace_start(h, 1) != RCGC_OK)
+        abort();
+    p[16] = 'x';
+    rcgc_free(h, p);
+}
+/* Reuse of the address drops the freed block's trace, even when the new
+** block is not traced (not sampled). */
+static void double_free_after_reuse(void *arg)
+{
+    rcgc_heap *h = scenario_heap(arg);
+    char *p = alloc_raw(h, 16);
+    void *keep = rcgc_malloc(h, 16);
+    (void)keep;
+    rcgc_free(h, p);
+    if (rcgc_trace_set_sampling(h, (uint64_t)1 << 60) != RCGC_OK)
+        abort();
+    char *q = rcgc_malloc(h, 16); /* the same block, not sampled */
+    if (q != p || rcgc_trace_get_traceback(h, 0, (uintptr_t)q) != NULL)
+        abort();
+    rcgc_free(h, q);
+    rcgc_free(h, p);
+}
+
+TEST(alloc_debug_reports_allocation_site_when_traced)
+{
+    static int traced = 1;
+    char site[64], objsite[64];
+    snprintf(site, sizeof site, "test_alloc_debug.c:%u in alloc_raw\n", site_raw);
+    snprintf(objsite, sizeof objsite, "test_alloc_debug.c:%u in alloc_obj\n", site_obj);
+    const char *msg = CHECK_PANICS(overrun_small, &traced, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, "Memory block allocated at (most recent call first):\n");
+    CHECK_CONTAINS(msg, site);
+    CHECK(strstr(msg, "Enable tracing") == NULL);
+    msg = CHECK_PANICS(underrun_small, &traced, "bad leading pad byte");
+    CHECK_CONTAINS(msg, site);
+    msg = CHECK_PANICS(overrun_large, &traced, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, site);
+    msg = CHECK_PANICS(overrun_on_realloc, &traced, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, site);
+    msg = CHECK_PANICS(double_free, &traced, "double free");
+    CHECK_CONTAINS(msg, "Memory block allocated at (most recent call first; trace kept after "
+                        "the free):\n");
+    CHECK_CONTAINS(msg, site);
+    msg = CHECK_PANICS(double_free_after_realloc, &traced, "double free");
+    CHECK_CONTAINS(msg, site);
+    msg = CHECK_PANICS(write_after_free, &traced, "write after free");
+    CHECK_CONTAINS(msg, "trace kept after the free");
+    CHECK_CONTAINS(msg, site);
+    msg = CHECK_PANICS(object_overrun, &traced, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, objsite);
+    msg = CHECK_PANICS(object_freed_as_raw, &traced, "bad ID");
+    CHECK_CONTAINS(msg, objsite);
+    CHECK_PANICS(never_ours, &traced, "never allocated by this heap");
+    msg = CHECK_PANICS(untraced_block_overrun, NULL, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, "No allocation traceback: the block was allocated before tracing");
+    msg = CHECK_PANICS(double_free_after_reuse, &traced, "double free");
+    CHECK_CONTAINS(msg, "the block is freed and its trace is no longer kept");
+    /* Untraced heaps say how to get the traceback. */
+    msg = CHECK_PANICS(overrun_small, NULL, "bad trailing pad byte");
+    CHECK_CONTAINS(msg, "Enable tracing to get the memory block allocation traceback");
+    msg = CHECK_PANICS(double_free, NULL, "double free");
+    CHECK_CONTAINS(msg, "Enable tracing to get the memory block allocation traceback");
+    /* rcgc_heap_check's findings name the site too. */
+    rcgc_heap *h = scenario_heap(&traced);
+    char *p = alloc_raw(h, 24);
+    p[24] = 'x';
+    CHECK_EQ_INT(rcgc_heap_check(h), RCGC_ECORRUPT);
+    CHECK_CONTAINS(th_output, "bad trailing pad byte");
+    CHECK_CONTAINS(th_output, site);
+    p[24] = (char)0xFD;
+    CHECK_HEAP(h);
+    rcgc_free(h, p);
+    rcgc_heap_free(h);
+}
+
+/* Native stacks: the frames are symbolised in the report itself. */
+__attribute__((noinline)) static char *native_alloc(rcgc_heap *h)
+{
+    char *p = rcgc_malloc(h, 24);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+static void traced_native_double_free(void *arg)
+{
+    (void)arg;
+    rcgc_heap *h = debug_heap();
+    rcgc_trace_options o;
+    rcgc_trace_options_init(&o);
+    o.native = true;
+    o.max_frames = 8;
+    if (rcgc_trace_start_ex(h, &o) != RCGC_OK)
+        abort();
+    char *p = native_alloc(h);
+    void *keep = rcgc_malloc(h, 24);
+    (void)keep;
+    rcgc_free(h, p);
+    rcgc_free(h, p);
+}
+
+TEST(alloc_debug_report_symbolises_native_frames)
+{
+    const char *msg = CHECK_PANICS(traced_native_double_free, NULL, "double free");
+    CHECK_CONTAINS(msg, "Memory block allocated at (most recent call first; trace kept after "
+                        "the free):\n");
+    CHECK_CONTAINS(msg, " in native_alloc\n");
+    CHECK_CONTAINS(msg, " in traced_native_double_free\n");
 }
 
 /* The heap check finds damage to live and freed blocks without a free. */
