@@ -50,6 +50,13 @@ struct dw {
     const char *(*lineinfo)(Dwfl_Line *, Dwarf_Addr *, int *, int *, Dwarf_Word *, Dwarf_Word *);
     const char *(*addrname)(Dwfl_Module *, GElf_Addr);
     void (*end)(Dwfl *);
+    /* The CU walk for modules without .debug_aranges (see cu_line); NULL
+    ** when the installed libdw lacks one of them. */
+    Dwarf_Die *(*nextcu)(Dwfl_Module *, Dwarf_Die *, Dwarf_Addr *);
+    int (*haspc)(Dwarf_Die *, Dwarf_Addr);
+    Dwarf_Line *(*getsrc_die)(Dwarf_Die *, Dwarf_Addr);
+    const char *(*linesrc)(Dwarf_Line *, Dwarf_Word *, Dwarf_Word *);
+    int (*lineno)(Dwarf_Line *, int *);
 };
 #endif
 
@@ -131,12 +138,16 @@ static bool dw_open(struct rcgc__unwind *u)
     d->lib = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!d->lib)
         return false;
-#define LOAD(field, name)                                                     \
+#define SYM(field, name)                                                      \
     do {                                                                      \
         void *s_ = dlsym(d->lib, name);                                       \
-        if (!s_)                                                              \
-            goto fail;                                                        \
         memcpy(&d->field, &s_, sizeof s_);                                    \
+    } while (0)
+#define LOAD(field, name)                                                     \
+    do {                                                                      \
+        SYM(field, name);                                                     \
+        if (!d->field)                                                        \
+            goto fail;                                                        \
     } while (0)
     LOAD(begin, "dwfl_begin");
     LOAD(report, "dwfl_linux_proc_report");
@@ -148,7 +159,14 @@ static bool dw_open(struct rcgc__unwind *u)
     LOAD(end, "dwfl_end");
     LOAD(cb.find_elf, "dwfl_linux_proc_find_elf");
     LOAD(cb.find_debuginfo, "dwfl_standard_find_debuginfo");
+    /* optional: the CU walk of cu_line */
+    SYM(nextcu, "dwfl_module_nextcu");
+    SYM(haspc, "dwarf_haspc");
+    SYM(getsrc_die, "dwarf_getsrc_die");
+    SYM(linesrc, "dwarf_linesrc");
+    SYM(lineno, "dwarf_lineno");
 #undef LOAD
+#undef SYM
     d->cb.debuginfo_path = &d->debuginfo_path;
     d->dwfl = d->begin(&d->cb);
     if (!d->dwfl)
@@ -163,6 +181,35 @@ fail:
     dlclose(d->lib);
     d->lib = NULL;
     return false;
+}
+#endif
+
+#if HAVE_DWFL
+/*
+** The source line of 'at' by walking the module's compilation units.
+** dwfl_module_getsrc finds the CU through .debug_aranges, which clang does
+** not emit unless asked (-gdwarf-aranges) and gcc does: with Debian 12's
+** libdw (0.188) it then fails with "address out of range" although the
+** CU's own address ranges and its line table are there (docs/tracing.md).
+** Each CU is asked whether it covers the address (DW_AT_low_pc/high_pc or
+** DW_AT_ranges), and the covering CU's line table is searched. Linear in
+** the module's CUs, once per address (the symbol cache keeps the result).
+*/
+static const char *cu_line(const struct dw *d, Dwfl_Module *mod, Dwarf_Addr at, int *lineno)
+{
+    if (!d->nextcu || !d->haspc || !d->getsrc_die || !d->linesrc || !d->lineno)
+        return NULL;
+    Dwarf_Addr bias = 0;
+    for (Dwarf_Die *cu = NULL; (cu = d->nextcu(mod, cu, &bias)) != NULL;) {
+        if (d->haspc(cu, at - bias) <= 0)
+            continue;
+        Dwarf_Line *l = d->getsrc_die(cu, at - bias);
+        const char *file = l ? d->linesrc(l, NULL, NULL) : NULL;
+        if (file && d->lineno(l, lineno) != 0)
+            *lineno = 0;
+        return file;
+    }
+    return NULL;
 }
 #endif
 
@@ -192,6 +239,8 @@ static void lookup(struct rcgc__unwind *u, uintptr_t pc, const char **filep, con
             int lineno = 0;
             if (l)
                 file = u->dw.lineinfo(l, NULL, &lineno, NULL, NULL, NULL);
+            else
+                file = cu_line(&u->dw, mod, at, &lineno);
             line = lineno > 0 ? (unsigned)lineno : 0;
         }
     }
