@@ -358,18 +358,28 @@ TEST(alloc_bad_free_panics)
     CHECK_PANICS(free_object_as_raw, NULL, "wrong API family");
 }
 
-/* Scenario 8: counting hooks that wrap the defaults see every call once. */
+/* Scenario 8: counting hooks that wrap the defaults see every call once.
+** A reservation may be refused (valgrind caps the address space far below
+** the 64 GiB region asked first; the heap then halves its request), so
+** attempts and successes are counted apart: one region is held, and the
+** region released is the one reserved. */
 struct counting {
     rcgc_page_hooks pages;
     rcgc_large_hooks large;
-    long reserve, commit, decommit, release, malloc, realloc, free;
+    long reserve, reserved, commit, decommit, release, malloc, realloc, free;
     long long committed, live_large;
+    size_t reserved_bytes, released_bytes;
 };
 static void *c_reserve(void *ctx, size_t n, size_t a)
 {
     struct counting *c = ctx;
     c->reserve++;
-    return c->pages.reserve(c->pages.ctx, n, a);
+    void *p = c->pages.reserve(c->pages.ctx, n, a);
+    if (p) {
+        c->reserved++;
+        c->reserved_bytes += n;
+    }
+    return p;
 }
 static int c_commit(void *ctx, void *p, size_t n)
 {
@@ -388,6 +398,7 @@ static void c_release(void *ctx, void *p, size_t n)
 {
     struct counting *c = ctx;
     c->release++;
+    c->released_bytes += n;
     c->pages.release(c->pages.ctx, p, n);
 }
 static void *c_malloc(void *ctx, size_t n)
@@ -427,7 +438,8 @@ TEST(alloc_hooks_chain_to_defaults)
     struct counting c;
     rcgc_heap *h = counting_heap(&c);
     CHECK(h != NULL);
-    CHECK_EQ_INT(c.reserve, 1);
+    CHECK(c.reserve >= 1);
+    CHECK_EQ_INT(c.reserved, 1);
     CHECK(c.commit >= 1);
     long m0 = c.malloc;
     void *a = rcgc_malloc(h, 1000);
@@ -460,6 +472,7 @@ TEST(alloc_hooks_chain_to_defaults)
     CHECK_HEAP(h);
     rcgc_heap_free(h);
     CHECK_EQ_INT(c.release, 1);
+    CHECK_EQ_U64(c.released_bytes, c.reserved_bytes);
     CHECK_EQ_INT(c.live_large, 0);
     CHECK_EQ_INT(c.malloc, c.free);
 }
@@ -556,7 +569,9 @@ TEST(alloc_fault_injection_every_allocation)
         CHECK_HEAP(h);
         rcgc_heap_free(h);
         CHECK_EQ_INT(c.live_large, 0);
-        CHECK_EQ_INT(c.reserve, c.release);
+        CHECK_EQ_INT(c.reserved, 1);
+        CHECK_EQ_INT(c.release, c.reserved);
+        CHECK_EQ_U64(c.released_bytes, c.reserved_bytes);
     }
 }
 
