@@ -253,7 +253,7 @@ static void *raw_alloc(struct rcgc__mem *m, size_t n, bool zero)
 ** predictable branch when not tracing. */
 static void *traced(rcgc_heap *heap, void *p, size_t bytes)
 {
-    if (p && heap->trace && rcgc__trace_on_alloc(heap, p, bytes) != 0) {
+    if (p && heap->trace && rcgc__trace_alloc_hook(heap, p, bytes) < 0) {
         (rcgc_free)(heap, p);
         return NULL;
     }

@@ -40,7 +40,8 @@ void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
     rcgc__head *h = id ? rcgc__mem_obj_alloc_fast(&heap->mem, total) : NULL;
     /* Allocation tracing (trace.c): a block whose trace cannot be recorded
     ** is given back and the allocation fails, as with tracemalloc. */
-    if (h && heap->trace && rcgc__trace_on_alloc(heap, h, total) != 0) {
+    int traced = 0;
+    if (h && heap->trace && (traced = rcgc__trace_alloc_hook(heap, h, total)) < 0) {
         rcgc__mem_obj_free(&heap->mem, h);
         h = NULL;
     }
@@ -52,7 +53,9 @@ void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
     /* The block is zero-filled: next_ = 0 means untracked. */
     h->refcnt_ = 1;
     h->type_ = id;
-    h->flags_ = gc_type ? RCGC__F_GC_TYPE : 0;
+    /* TRACED: the free looks the trace up only for blocks that have one
+    ** (in sampled mode, most have none). */
+    h->flags_ = (uint16_t)((gc_type ? RCGC__F_GC_TYPE : 0) | (traced > 0 ? RCGC__F_TRACED : 0));
     heap->live_objects++;
     if (gc_type)
         rcgc__gc_link(heap, h);
@@ -126,6 +129,7 @@ static void free_memory(rcgc_heap *heap, rcgc__head *h)
     if (h->flags_ & RCGC__F_GC_TYPE)
         rcgc__gc_on_free(heap);
     heap->live_objects--;
+    bool traced = (h->flags_ & RCGC__F_TRACED) != 0;
     /* next_ and prev_ become the free-list link; a later unref of the
     ** object finds the FREED type and panics. */
     h->refcnt_ = 0;
@@ -135,7 +139,7 @@ static void free_memory(rcgc_heap *heap, rcgc__head *h)
     /* Allocation tracing (trace.c), after the free: a debug-mode report
     ** from the free (a damaged block) still finds the block's trace. The
     ** hook only drops the trace of this address; nothing ran in between. */
-    if (heap->trace)
+    if (traced && heap->trace)
         rcgc__trace_on_free(heap, h);
 }
 

@@ -23,7 +23,8 @@ enum {
     RCGC__F_GC_TYPE = 1u << 5,     /* type has traverse: counts for count0 */
     RCGC__F_DEALLOCATING = 1u << 6,/* dealloc in progress */
     RCGC__F_WAS_TRACKED = 1u << 7, /* deferred dealloc of a tracked object */
-    RCGC__F_FROZEN = 1u << 8       /* on the permanent generation */
+    RCGC__F_FROZEN = 1u << 8,      /* on the permanent generation */
+    RCGC__F_TRACED = 1u << 9       /* the tracer holds a trace of its block */
 };
 
 /* Type id stamped into a freed header so a late unref is caught. */

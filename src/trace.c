@@ -487,7 +487,7 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
     const struct rcgc_traceback *tb = capture(heap);
     bool ok = tb && trace_put(heap, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr, size, tb, w);
     t->busy = false;
-    return ok ? 0 : -1;
+    return ok ? 1 : -1;
 }
 
 void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
@@ -510,7 +510,7 @@ void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp,
     if (t->busy)
         return;
     rcgc__trace_on_free(heap, oldp);
-    if (rcgc__trace_on_alloc(heap, newp, size) != 0)
+    if (rcgc__trace_on_alloc(heap, newp, size) < 0)
         t->lost++;
 }
 

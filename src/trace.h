@@ -12,10 +12,15 @@
 /* ---- Hooks for lower layers (object.c, mem.c, memdebug.c, heap.c) ------- */
 
 /* A block of 'size' bytes was allocated at 'ptr' in the heap's domain.
-** Returns 0, or -1 when the trace could not be recorded (out of memory):
-** the caller then frees the block and fails the allocation, as tracemalloc
-** does, so traced memory stays exact. */
+** Returns 1 when a trace was recorded, 0 when none was (sampling skipped
+** it, or the tracer's own allocation), or -1 when the trace could not be
+** recorded (out of memory): the caller then frees the block and fails the
+** allocation, as tracemalloc does, so traced memory stays exact. */
 int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size);
+/* rcgc__trace_on_alloc with the common sampled-mode case inline: an
+** allocation that does not reach the next sample point only moves the
+** countdown. */
+static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_t size);
 /* The block at 'ptr' is being freed (a block without a trace is fine). */
 void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr);
 /* 'oldp' became 'newp' of 'size' bytes (newp may equal oldp). Never fails:
@@ -256,5 +261,18 @@ bool rcgc__snap_push(rcgc_snapshot *s, const rcgc__snaptrace *t);
 void *rcgc__snap_malloc(rcgc_snapshot *s, size_t bytes);
 /* snapfile.c: the CRC-32 of the file trailer (zlib's crc32). */
 uint32_t rcgc__snap_crc32(const void *data, size_t n);
+
+static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_t size)
+{
+    rcgc__trace *t = heap->trace;
+    if (t->sample_mean && !t->freed && !t->busy) {
+        int64_t left = t->sample_left - (int64_t)(size ? size : 1);
+        if (left > 0) {
+            t->sample_left = left;
+            return 0;
+        }
+    }
+    return rcgc__trace_on_alloc(heap, ptr, size);
+}
 
 #endif

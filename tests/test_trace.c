@@ -94,6 +94,47 @@ TEST(trace_traced_memory_and_peak)
     rcgc_heap_free(h);
 }
 
+/* An object's free looks its trace up only when its allocation recorded
+** one: objects from before tracing, sampled-out objects, sampled ones and
+** exact ones, switched at run time, all leave the counters exact. */
+TEST(trace_frees_drop_exactly_the_recorded_object_traces)
+{
+    enum { N = 3000 };
+    rcgc_heap *h = th_heap_new();
+    void *before = rcgc_new(h, &pair_type);
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    size_t cur0, peak, cur;
+    rcgc_trace_get_traced_memory(h, &cur0, &peak);
+    CHECK_EQ_INT(rcgc_trace_set_sampling(h, 256), RCGC_OK);
+    void **v = malloc(2 * N * sizeof *v);
+    CHECK(v != NULL);
+    for (int i = 0; i < N; i++)
+        v[i] = rcgc_new(h, &pair_type);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK(cur > cur0); /* some were sampled (about one in 8) */
+    CHECK_EQ_INT(rcgc_trace_set_sampling(h, 0), RCGC_OK);
+    for (int i = N; i < 2 * N; i++)
+        v[i] = rcgc_new(h, &pair_type);
+    size_t cur_exact;
+    rcgc_trace_get_traced_memory(h, &cur_exact, &peak);
+    CHECK(cur_exact >= cur + (size_t)N * 32);
+    CHECK_HEAP(h);
+    /* Free the exact half first, then the sampled half, then the object
+    ** from before tracing. */
+    for (int i = 2 * N; i-- > N;)
+        rcgc_unref(v[i]);
+    rcgc_trace_get_traced_memory(h, &cur_exact, &peak);
+    CHECK_EQ_U64(cur_exact, cur);
+    for (int i = 0; i < N; i++)
+        rcgc_unref(v[i]);
+    rcgc_unref(before);
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur, cur0);
+    CHECK_HEAP(h);
+    free(v);
+    rcgc_heap_free(h);
+}
+
 TEST(trace_tracer_memory_shrinks_after_clear)
 {
     rcgc_heap *h = th_heap_new();
