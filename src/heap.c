@@ -214,8 +214,8 @@ uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type)
     ** catches runs of the same type. */
     for (uint32_t i = 1; i < heap->ntypes; i++) {
         if (heap->types[i] == type) {
-            heap->last_type = type;
-            heap->last_type_id = (uint16_t)i;
+            heap->type_cache[rcgc__type_slot(type)] =
+                (struct rcgc__type_cache){type, (uint16_t)i};
             return (uint16_t)i;
         }
     }
@@ -234,8 +234,7 @@ uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type)
     heap->types[id] = type;
     heap->any_finalize |= type->finalize != NULL;
     heap->any_uncollectable |= (type->flags & RCGC_TYPE_UNCOLLECTABLE_IN_CYCLE) != 0;
-    heap->last_type = type;
-    heap->last_type_id = id;
+    heap->type_cache[rcgc__type_slot(type)] = (struct rcgc__type_cache){type, id};
     return id;
 }
 

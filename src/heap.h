@@ -82,6 +82,12 @@ typedef struct rcgc__dealloc_state {
     uint32_t later;            /* handle of the first deferred object, 0 = none */
 } rcgc__dealloc_state;
 
+#define RCGC__TYPE_CACHE 16u
+static inline unsigned rcgc__type_slot(const rcgc_type *type)
+{
+    return (unsigned)(((uint64_t)(uintptr_t)type * 0x9E3779B97F4A7C15ull) >> 60);
+}
+
 struct rcgc_heap {
     struct rcgc__mem mem;      /* MUST be first: see rcgc__mem_bootstrap */
     void (*panic)(void *ctx, const char *msg);
@@ -92,13 +98,17 @@ struct rcgc_heap {
     /* Type table: object headers store a 16-bit index into it. */
     const rcgc_type **types;   /* raw-allocated; types[0] is unused */
     uint32_t ntypes, captypes;
-    uint16_t last_type_id;     /* one-entry lookup cache */
+    /* Type lookup cache, direct-mapped on the type's address: programs
+    ** alternate between a few types, which a one-entry cache misses. */
+    struct rcgc__type_cache {
+        const rcgc_type *type;
+        uint16_t id;
+    } type_cache[RCGC__TYPE_CACHE];
     /* Some type in the table has a finalize callback / is uncollectable in a
     ** cycle: without either, the collector skips the phases that need them. */
     bool any_finalize, any_uncollectable;
     rcgc_type **owned_types;   /* rcgc_type_register copies (raw blocks) */
     size_t nowned, capowned;
-    const rcgc_type *last_type;
     size_t live_objects;       /* all objects, tracked or not */
     size_t immortal_objects;   /* made immortal by rcgc_set_immortal */
     rcgc__dealloc_state dealloc;
@@ -122,7 +132,8 @@ void rcgc__panic_obj(rcgc_heap *heap, const void *obj, const char *fmt, ...);
 uint16_t rcgc__type_id_slow(rcgc_heap *heap, const rcgc_type *type); /* 0: ENOMEM */
 static inline uint16_t rcgc__type_id(rcgc_heap *heap, const rcgc_type *type)
 {
-    return heap->last_type == type ? heap->last_type_id : rcgc__type_id_slow(heap, type);
+    const struct rcgc__type_cache *c = &heap->type_cache[rcgc__type_slot(type)];
+    return c->type == type ? c->id : rcgc__type_id_slow(heap, type);
 }
 static inline const rcgc_type *rcgc__type_at(const rcgc_heap *heap, uint16_t id)
 {

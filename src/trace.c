@@ -264,7 +264,7 @@ static rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, uintptr_t
     }
 }
 
-static void trace_delete(rcgc__trace *t, rcgc__tentry *e)
+static inline void trace_delete(rcgc__trace *t, rcgc__tentry *e)
 {
     size_t mask = t->cap - 1;
     size_t i = (size_t)(e - t->traces), j = i;
@@ -470,11 +470,48 @@ static inline rcgc__freed *freed_slot(const rcgc__trace *t, uintptr_t ptr)
 /* Hooks                                                                 */
 /* ===================================================================== */
 
+/* Exact mode, the table has room: insert a trace of weight 1 in the heap's
+** domain without trace_put's weight handling. false (nothing done) when
+** the key is present already: trace_put replaces it. */
+static inline bool trace_insert_exact(rcgc__trace *t, uintptr_t ptr, size_t size,
+                                      const struct rcgc_traceback *tb)
+{
+    size_t mask = t->cap - 1;
+    size_t i = slot_home(t, RCGC_TRACE_DOMAIN_HEAP, ptr);
+    for (; t->traces[i].tb; i = (i + 1) & mask)
+        if (t->traces[i].ptr == ptr && t->traces[i].domain == RCGC_TRACE_DOMAIN_HEAP)
+            return false;
+    rcgc__tentry *e = &t->traces[i];
+    e->ptr = ptr;
+    e->tb = tb;
+    e->size = size;
+    e->domain = RCGC_TRACE_DOMAIN_HEAP;
+    e->tag = t->ntags ? (uint16_t)t->tagstack[t->ntags - 1] : 0;
+    e->weight = 1.0f;
+    t->count++;
+    t->current += size;
+    if (t->current > t->peak)
+        t->peak = t->current;
+    return true;
+}
+
 int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
 {
     rcgc__trace *t = heap->trace;
     if (t->busy)
         return 0;
+    if (!t->sample_mean && !t->freed && (t->count + 1) * 4 <= t->cap * 3 &&
+        t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
+        /* The common exact 1-frame case: the call site's traceback from
+        ** the site cache, one probe of the table. */
+        size_t k = ((uintptr_t)t->site.file >> 3 ^ (uintptr_t)t->site.line * 0x9E37u) &
+                   (RCGC__SITECACHE - 1);
+        const struct rcgc__sitecache *c = &t->sitecache[k];
+        if (c->tb && c->site.file == t->site.file && c->site.line == t->site.line &&
+            c->site.func == t->site.func && c->total == 1u + (uint32_t)t->nhframes &&
+            trace_insert_exact(t, (uintptr_t)ptr, size, c->tb))
+            return 1;
+    }
     if (t->freed) { /* the address is reused: its freed block's trace goes */
         rcgc__freed *k = freed_slot(t, (uintptr_t)ptr);
         if (k->ptr == (uintptr_t)ptr)
@@ -493,15 +530,25 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
 void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
 {
     rcgc__trace *t = heap->trace;
-    if (t->busy)
+    if (t->busy || !t->count)
         return;
-    rcgc__tentry *e = trace_find(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
-    if (e) {
-        if (t->freed)
-            *freed_slot(t, e->ptr) = (rcgc__freed){e->ptr, e->tb};
-        account_remove(t, e);
-        trace_delete(t, e);
+    /* trace_find, inline: every traced free passes here. */
+    size_t mask = t->cap - 1;
+    rcgc__tentry *e;
+    for (size_t i = slot_home(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);; i = (i + 1) & mask) {
+        e = &t->traces[i];
+        if (!e->tb)
+            return;
+        if (e->ptr == (uintptr_t)ptr && e->domain == RCGC_TRACE_DOMAIN_HEAP)
+            break;
     }
+    if (t->freed)
+        *freed_slot(t, e->ptr) = (rcgc__freed){e->ptr, e->tb};
+    if (e->weight == 1.0f)
+        t->current = e->size <= t->current ? t->current - e->size : 0;
+    else
+        account_remove(t, e);
+    trace_delete(t, e);
 }
 
 void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp, size_t size)
