@@ -142,8 +142,17 @@ void rcgc__kit_str_repr(const void *obj, rcgc_kit_buf *buf);
 void rcgc__kit_buf_put_int(rcgc_kit_buf *buf, int64_t v);
 /* kit.c: CPython's hash of a double (equal to the int hash when integral). */
 int64_t rcgc__kit_hash_double(double v);
-/* kit.c: Python's float repr ("1.0", "1e+16", "inf", "nan"). */
+/* kit_text.c: Python's float repr ("1.0", "1e+16", "inf", "nan"). */
 void rcgc__kit_float_repr(double v, rcgc_kit_buf *buf);
+/* kit_text.c: the digits of finite v's repr before trailing zeros are
+** dropped: the fewest significant digits (1-17) that read back as v,
+** correctly rounded, into digits[0..n) (no sign, no NUL); the decimal exponent
+** of the first into *exp; returns n. Exact integer arithmetic where it can
+** (2^-24 <= |v| < 2^53), otherwise rcgc__kit_float_digits_libc's search,
+** whose result it matches. */
+int rcgc__kit_float_digits(double v, char *digits, int *exp);
+/* kit_text.c: the same by binary search over snprintf("%.*e") and strtod. */
+int rcgc__kit_float_digits_libc(double v, char *digits, int *exp);
 /* kit.c: depth-limited equality (rcgc_kit_equal). */
 int rcgc__kit_equal(const void *a, const void *b, int depth);
 /* kit_dict.c: equality of two dicts (depth for their values). */

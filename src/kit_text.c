@@ -4,6 +4,7 @@
 ** float repr (shortest round-trip digits) and repr()/str() of every kit
 ** object. Uses only the public API and kit.h.
 */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,16 +157,24 @@ void rcgc__kit_buf_put_int(rcgc_kit_buf *buf, int64_t v)
 ** ("0.0001", "1.0", "1234.5"), otherwise d[.ddd]e+XX ("1e+16", "1.5e-05").
 ** The digits come from printf's %e, whatever the locale's decimal point.
 */
-void rcgc__kit_float_repr(double v, rcgc_kit_buf *buf)
+/* The n (1-17) significant digits of finite v correctly rounded, as "%.*e"
+** prints them: the digits into digits[0..n), the decimal exponent of the
+** first into *exp. */
+static void libc_digits(double v, int n, char *digits, int *exp)
 {
-    if (isnan(v)) {
-        rcgc_kit_buf_puts(buf, "nan");
-        return;
-    }
-    if (isinf(v)) {
-        rcgc_kit_buf_puts(buf, v > 0 ? "inf" : "-inf");
-        return;
-    }
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%.*e", n - 1, v);
+    /* tmp = [-]d[<point>ddd]e<sign>XX */
+    const char *p = tmp + (*tmp == '-');
+    int nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[nd++] = *p;
+    *exp = *p == 'e' ? atoi(p + 1) : 0;
+}
+
+int rcgc__kit_float_digits_libc(double v, char *digits, int *exp)
+{
     /* Binary search for the fewest digits that read back exactly (17
     ** always do). More digits of a correctly rounded result are never
     ** farther from v, so the search finds the shortest in all but rare
@@ -181,18 +190,159 @@ void rcgc__kit_float_repr(double v, rcgc_kit_buf *buf)
         else
             lo = mid + 1;
     }
-    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
-    /* tmp = [-]d[<point>ddd]e<sign>XX */
+    libc_digits(v, lo, digits, exp);
+    return lo;
+}
+
+#if defined(__SIZEOF_INT128__) && FLT_RADIX == 2 && DBL_MANT_DIG == 53
+/* The same search done exactly in integers, without formatting and parsing
+** text, for 2^-24 <= |v| < 2^53 (the values views print). v = M * 2^E with
+** 2^52 <= M < 2^53; every product below is bounded by the size of the
+** numbers compared (within a factor of 100 of M or of N), so 128 bits hold
+** it. */
+__extension__ typedef unsigned __int128 kit_u128;
+
+static const uint64_t pow5[25] = {
+    1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15625ULL, 78125ULL, 390625ULL,
+    1953125ULL, 9765625ULL, 48828125ULL, 244140625ULL, 1220703125ULL,
+    6103515625ULL, 30517578125ULL, 152587890625ULL, 762939453125ULL,
+    3814697265625ULL, 19073486328125ULL, 95367431640625ULL, 476837158203125ULL,
+    2384185791015625ULL, 11920928955078125ULL, 59604644775390625ULL};
+
+/* M * 2^E >= 10^j (the callers keep j within 2 of v's decimal exponent). */
+static bool ge_pow10(uint64_t m, int e, int j)
+{
+    if (j >= 0) /* m >= 5^j * 2^(j - e); e <= 0 */
+        return (kit_u128)m >= (kit_u128)pow5[j] << (j - e);
+    int k = -e + j; /* m * 5^-j >= 2^k */
+    return k < 0 || (kit_u128)m * pow5[-j] >= (kit_u128)1 << k;
+}
+
+/* N * 10^p compared with R * 2^r: -1, 0 or 1. */
+static int cmp_dec_bin(uint64_t n, int p, uint64_t r, int er)
+{
+    kit_u128 a, b;
+    if (p >= 0) { /* N 5^p 2^(p - er) vs R; p - er > 0 */
+        a = ((kit_u128)n * pow5[p]) << (p - er);
+        b = r;
+    } else { /* N vs R 5^q 2^(er + q) */
+        int s = er - p;
+        a = n;
+        b = (kit_u128)r * pow5[-p];
+        if (s >= 0)
+            b <<= s;
+        else
+            a <<= -s;
+    }
+    return (a > b) - (a < b);
+}
+
+/* M * 2^E rounded half-even to a multiple of 10^p, divided by 10^p. */
+static uint64_t round_at(uint64_t m, int e, int p)
+{
+    kit_u128 q, rem, half2, den;
+    if (p <= 0) {
+        kit_u128 a = (kit_u128)m * pow5[-p];
+        int s = e - p;
+        if (s >= 0)
+            return (uint64_t)(a << s);
+        q = a >> -s;
+        rem = (a & (((kit_u128)1 << -s) - 1)) << 1;
+        den = (kit_u128)1 << -s;
+    } else {
+        den = (kit_u128)pow5[p] << (p - e);
+        q = m / den;
+        rem = (m % den) << 1;
+    }
+    half2 = den;
+    if (rem > half2 || (rem == half2 && (q & 1)))
+        q++;
+    return (uint64_t)q;
+}
+
+static int fast_digits(double v, char *digits, int *exp)
+{
+    int be;
+    double f = frexp(fabs(v), &be); /* |v| = f 2^be, 0.5 <= f < 1 */
+    if (be < -23 || be > 53)
+        return 0;
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int e = be - 53;
+    /* x = floor(log10 |v|): 2^(be-1) <= |v| < 2^be puts it at g or g + 1,
+    ** g = floor((be - 1) log10 2), taken here from 315653 / 2^20. */
+    int t = (be - 1) * 315653;
+    int x = t >= 0 ? t / (1 << 20) : -((-t + (1 << 20) - 1) / (1 << 20));
+    if (ge_pow10(m, e, x + 1))
+        x++;
+    else if (!ge_pow10(m, e, x))
+        x--;
+    /* The round-trip interval: the midpoints to the neighbours, ties go to
+    ** the even significand. Below a power of two the neighbour is closer. */
+    bool even = !(m & 1);
+    uint64_t up = 2 * m + 1, down = 2 * m - 1;
+    int eup = e - 1, edown = e - 1;
+    if (m == (uint64_t)1 << 52) {
+        down = 4 * m - 1;
+        edown = e - 2;
+    }
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2, p = x - mid + 1;
+        uint64_t n = round_at(m, e, p);
+        int cu = cmp_dec_bin(n, p, up, eup), cd = cmp_dec_bin(n, p, down, edown);
+        if ((cu < 0 || (cu == 0 && even)) && (cd > 0 || (cd == 0 && even)))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    uint64_t n = round_at(m, e, x - lo + 1);
+    uint64_t top = 1;
+    for (int i = 0; i < lo; i++)
+        top *= 10;
+    if (n == top) { /* rounded up to the next power of ten */
+        n /= 10;
+        x++;
+    }
+    for (int i = lo - 1; i >= 0; i--) {
+        digits[i] = (char)('0' + n % 10);
+        n /= 10;
+    }
+    *exp = x;
+    return lo;
+}
+#else
+static int fast_digits(double v, char *digits, int *exp)
+{
+    (void)v, (void)digits, (void)exp;
+    return 0;
+}
+#endif
+
+int rcgc__kit_float_digits(double v, char *digits, int *exp)
+{
+    if (v == 0) {
+        digits[0] = '0';
+        *exp = 0;
+        return 1;
+    }
+    int nd = fast_digits(v, digits, exp);
+    return nd ? nd : rcgc__kit_float_digits_libc(v, digits, exp);
+}
+
+void rcgc__kit_float_repr(double v, rcgc_kit_buf *buf)
+{
+    if (isnan(v)) {
+        rcgc_kit_buf_puts(buf, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        rcgc_kit_buf_puts(buf, v > 0 ? "inf" : "-inf");
+        return;
+    }
     char digits[24];
-    size_t nd = 0;
-    const char *p = tmp;
-    bool neg = *p == '-';
-    if (neg)
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[nd++] = *p;
-    int exp = *p == 'e' ? atoi(p + 1) : 0;
+    int exp;
+    size_t nd = (size_t)rcgc__kit_float_digits(v, digits, &exp);
+    bool neg = signbit(v);
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     char out[48];
