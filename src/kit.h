@@ -136,6 +136,9 @@ int64_t rcgc__kit_hash_bytes(const uint64_t key[2], const void *data, size_t len
 /* kit_str.c: the length (1-4) of the valid UTF-8 sequence at s, with its
 ** code point in *cp, or 0 if the bytes there are not one. avail > 0. */
 size_t rcgc__kit_utf8_seq(const unsigned char *s, size_t avail, uint32_t *cp);
+/* kit_str.c: rcgc_str_new for a caller that has hashed the bytes already
+** (hash == rcgc__kit_hash_bytes(kit->hash_key, utf8, len)). */
+void *rcgc__kit_str_new_hashed(rcgc_kit *kit, const char *utf8, size_t len, int64_t hash);
 /* kit_str.c: repr of a str or bytes. */
 void rcgc__kit_str_repr(const void *obj, rcgc_kit_buf *buf);
 /* kit_text.c: append the decimal digits of v. */

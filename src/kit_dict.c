@@ -277,7 +277,7 @@ rcgc_status rcgc_dict_set_cstr(rcgc_kit *kit, void *dict, const char *key, void 
             return RCGC_OK;
         }
     }
-    void *k = rcgc_str_new(kit, key, len);
+    void *k = rcgc__kit_str_new_hashed(kit, key, len, hash);
     if (!k)
         return rcgc_str_utf8_check(key, len, NULL) ? RCGC_ENOMEM : RCGC_EINVAL;
     rcgc_status st = insert(d, k, hash, value);

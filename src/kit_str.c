@@ -165,9 +165,10 @@ static kit_str *alloc_str(rcgc_kit *kit, const rcgc_type *type, size_t len)
     return s;
 }
 
-/* Fill in nchars and hash once the bytes are in; NULL (object dropped)
-** when a str's bytes are not valid UTF-8. */
-static void *seal(rcgc_kit *kit, kit_str *s, bool is_str)
+/* Fill in nchars and the hash (of the bytes, already known) once the
+** bytes are in; NULL (object dropped) when a str's bytes are not valid
+** UTF-8. */
+static void *seal_hashed(kit_str *s, bool is_str, int64_t hash)
 {
     s->data[s->len] = '\0';
     s->nchars = s->len;
@@ -175,18 +176,34 @@ static void *seal(rcgc_kit *kit, kit_str *s, bool is_str)
         rcgc_unref(s);
         return NULL;
     }
-    s->hash = rcgc__kit_hash_bytes(kit->hash_key, s->data, s->len);
+    s->hash = hash;
     return s;
 }
 
-void *rcgc_str_new(rcgc_kit *kit, const char *utf8, size_t len)
+static void *seal(rcgc_kit *kit, kit_str *s, bool is_str)
+{
+    return seal_hashed(s, is_str, rcgc__kit_hash_bytes(kit->hash_key, s->data, s->len));
+}
+
+/* A str of the bytes; its hash *hash when given, else computed. */
+static void *str_new(rcgc_kit *kit, const char *utf8, size_t len, const int64_t *hash)
 {
     kit_str *s = alloc_str(kit, kit->types[KIT_T_STR], len);
     if (!s)
         return NULL;
     if (len)
         memcpy(s->data, utf8, len);
-    return seal(kit, s, true);
+    return hash ? seal_hashed(s, true, *hash) : seal(kit, s, true);
+}
+
+void *rcgc_str_new(rcgc_kit *kit, const char *utf8, size_t len)
+{
+    return str_new(kit, utf8, len, NULL);
+}
+
+void *rcgc__kit_str_new_hashed(rcgc_kit *kit, const char *utf8, size_t len, int64_t hash)
+{
+    return str_new(kit, utf8, len, &hash);
 }
 
 void *rcgc_str_new_cstr(rcgc_kit *kit, const char *utf8)

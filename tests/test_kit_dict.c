@@ -120,6 +120,36 @@ TEST(dict_cstr_keys_pop_clear_and_equality)
     kt_close(&e);
 }
 
+/* The str a cstr key becomes hashes and compares as any str of its bytes
+** (it is made with the hash the lookup computed). */
+TEST(dict_cstr_keys_are_strs_with_their_hash)
+{
+    kt_env e = kt_open();
+    void *d = rcgc_dict_new(e.kit);
+    const char *names[] = {"", "a", "name", "caf\xc3\xa9", "a rather longer key than eight"};
+    size_t n = sizeof names / sizeof names[0];
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(rcgc_dict_set_cstr_take(e.kit, d, names[i], rcgc_int_new(e.kit, (int64_t)i)),
+                     RCGC_OK);
+    size_t pos = 0, i = 0;
+    void *k, *v;
+    while (rcgc_dict_next(d, &pos, &k, &v)) {
+        void *s = rcgc_str_new_cstr(e.kit, names[i]);
+        int64_t hk = 0, hs = 1;
+        CHECK_EQ_INT(rcgc_kit_hash(k, &hk), RCGC_OK);
+        CHECK_EQ_INT(rcgc_kit_hash(s, &hs), RCGC_OK);
+        CHECK(hk == hs);
+        CHECK_EQ_INT(rcgc_kit_equal(k, s), 1);
+        CHECK_EQ_U64(rcgc_str_chars(k), rcgc_str_chars(s));
+        CHECK(rcgc_dict_get(d, s) == v);
+        rcgc_unref(s);
+        i++;
+    }
+    CHECK_EQ_U64(i, n);
+    rcgc_unref(d);
+    kt_close(&e);
+}
+
 /* PARITY 31 (CPython <= 3.13 mode): a dict of atomics is untracked and
 ** becomes tracked when a list is inserted; full collections untrack dicts
 ** that hold only atomic values again. */
