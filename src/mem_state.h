@@ -324,6 +324,13 @@ static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool 
     return b;
 }
 
+/* True iff segment 'seg' is the only used segment of its arena. */
+static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
+{
+    uintptr_t off = (uintptr_t)seg - (uintptr_t)m->base;
+    return m->arenas[off >> 20].nfree == RCGC__ARENA_SEGS - 1;
+}
+
 /* Return b, a live block of pool p (the caller checked). */
 static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, void *b)
 {
@@ -333,18 +340,19 @@ static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, vo
         rcgc__dbg_kill(b, p->size);
     *(void **)b = p->freeblock;
     p->freeblock = b;
-    if (RCGC__UNLIKELY(p->nused == p->capacity || p->nused == 1))
+    unsigned used = p->nused;
+    if (RCGC__LIKELY(used - 2u < (unsigned)p->capacity - 2u)) {
+        p->nused = (uint16_t)(used - 1);
+    } else if (used == 1 && !p->prev && !p->next && !rcgc__seg_alone(m, p)) {
+        /* The class's last pool empties in a busy arena: it stays as the
+        ** class's spare (rcgc__pool_give_slow explains). */
+        p->nused = 0;
+        m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
+    } else {
         rcgc__pool_give_slow(m, p); /* list moves; decrements nused */
-    else
-        p->nused--;
+    }
 }
 
-/* True iff segment 'seg' is the only used segment of its arena. */
-static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
-{
-    uintptr_t off = (uintptr_t)seg - (uintptr_t)m->base;
-    return m->arenas[off >> 20].nfree == RCGC__ARENA_SEGS - 1;
-}
 
 /* Zero a block of class 'cls': constant sizes for the common classes, a
 ** few inline stores instead of a call to memset. */
@@ -355,6 +363,10 @@ static inline void rcgc__zero_block(void *b, unsigned cls)
     case 1: memset(b, 0, 32); break;
     case 2: memset(b, 0, 48); break;
     case 3: memset(b, 0, 64); break;
+    case 4: memset(b, 0, 80); break;
+    case 5: memset(b, 0, 96); break;
+    case 6: memset(b, 0, 112); break;
+    case 7: memset(b, 0, 128); break;
     default: memset(b, 0, (cls + 1) * RCGC__ALIGN); break;
     }
 }

@@ -19,9 +19,15 @@
 /* Creation                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
-** capture the call site (trace.c's rcgc_new_at); the functions stay exported. */
-void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* Both entry points below get their own copy: rcgc_new's has no item
+** arithmetic. */
+static ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
 {
     if (!type)
         rcgc__panic(heap, "rcgc_new: NULL type");
@@ -62,9 +68,16 @@ void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
     return h + 1;
 }
 
+/* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
+** capture the call site (trace.c's rcgc_new_at); the functions stay exported. */
+void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
+{
+    return new_object(heap, type, nitems);
+}
+
 void *(rcgc_new)(rcgc_heap *heap, const rcgc_type *type)
 {
-    return (rcgc_new_var)(heap, type, 0);
+    return new_object(heap, type, 0);
 }
 
 const rcgc_type *rcgc_type_of(const void *obj)

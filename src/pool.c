@@ -128,12 +128,9 @@ void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
             p->next->prev = p;
         m->used[p->family][p->szidx] = p;
     }
+    /* rcgc__pool_give keeps the spare itself; any other pool that empties
+    ** goes back to its arena. */
     if (--p->nused == 0) {
-        if (!p->prev && !p->next && !rcgc__seg_alone(m, p)) {
-            /* The class's spare (see above). */
-            m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
-            return;
-        }
         pool_unlink(m, p);
         release_segs(m, p, 1);
     }

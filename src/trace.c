@@ -1003,7 +1003,7 @@ void rcgc_trace_tag_pop(rcgc_heap *heap)
 void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems, const char *file,
                   int line, const char *func)
 {
-    WITH_SITE((rcgc_new_var)(heap, type, nitems));
+    WITH_SITE(nitems ? (rcgc_new_var)(heap, type, nitems) : (rcgc_new)(heap, type));
 }
 
 void *rcgc_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,

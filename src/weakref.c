@@ -169,7 +169,7 @@ static wslot *slot_insert(weak_state *st, uint32_t key)
 }
 
 /* Remove slot s by shifting later members of its probe run back. */
-static void slot_remove(weak_state *st, wslot *s)
+static inline void slot_remove(weak_state *st, wslot *s)
 {
     uint32_t mask = st->cap - 1;
     uint32_t i = (uint32_t)(s - st->slots), j = i;
@@ -521,7 +521,10 @@ rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback
     if (!cb && (wr = find_basic(heap, obj)) != NULL)
         return rcgc_ref(wr);
     const rcgc_type *t = rcgc__weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
-    wr = t ? rcgc_new(heap, t) : NULL;
+    if (!t)
+        return NULL;
+    /* Untraced, skip the call-site wrapper (it only matters to the tracer). */
+    wr = heap->trace ? rcgc_new(heap, t) : (rcgc_new)(heap, t);
     if (!wr)
         return NULL;
     /* rcgc_new may have run a collection, whose callbacks may have made the
@@ -533,7 +536,8 @@ rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback
             return rcgc_ref(basic);
         }
     }
-    if (rcgc__weak_reserve(heap, 1) != RCGC_OK) {
+    weak_state *st = heap->weak; /* made by rcgc__weak_type */
+    if (((size_t)st->used + 1) * 2 > st->cap && rcgc__weak_reserve(heap, 1) != RCGC_OK) {
         rcgc_unref(wr);
         return NULL;
     }
