@@ -503,6 +503,10 @@ void rcgc_fault_set(rcgc_heap *heap, uint64_t first, uint64_t last);
 void rcgc_fault_clear(rcgc_heap *heap);
 /* Allocations attempted since rcgc_fault_set (or heap creation). */
 uint64_t rcgc_fault_allocations(rcgc_heap *heap);
+/* Bytes handed out by allocations since the heap was created: block sizes
+** of objects and raw blocks (a realloc that moves or grows counts its new
+** size). O(1); the difference around a piece of code is what it allocated. */
+uint64_t rcgc_allocated_bytes(const rcgc_heap *heap);
 
 /* ===================================================================== */
 /* The allocator: default hooks, debug helpers, statistics               */
@@ -533,7 +537,7 @@ bool rcgc_ptr_is_freed(const void *p);
 ** starts with struct_size and version so callers built against an older
 ** header keep working (rcgc_mem_stats_get fills min(struct_size, ours)).
 */
-#define RCGC_MEM_STATS_VERSION 1
+#define RCGC_MEM_STATS_VERSION 2
 #define RCGC_MEM_STATS_FIELDS(X)                                              \
     X(live_bytes, "bytes in live blocks (objects and raw, block sizes)")      \
     X(live_blocks, "live blocks (objects and raw)")                           \
@@ -559,7 +563,9 @@ bool rcgc_ptr_is_freed(const void *p);
     X(arenas_highwater, "most arenas in use at once")                         \
     X(arenas_current, "arenas in use now (1 MiB each)")                       \
     X(alloc_calls, "allocations attempted (objects, raw blocks, arenas, tables)") \
-    X(fault_allocations, "allocations counted since the last rcgc_fault_set")
+    X(fault_allocations, "allocations counted since the last rcgc_fault_set") \
+    /* version 2 */                                                            \
+    X(allocated_bytes_total, "bytes handed out by allocations, cumulative")
 
 typedef struct rcgc_mem_stats {
     size_t struct_size; /* set by the caller: sizeof(rcgc_mem_stats) */

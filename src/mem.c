@@ -130,6 +130,7 @@ static void *big_alloc(struct rcgc__mem *m, size_t bytes)
         return NULL;
     big_put(m, p, bytes);
     m->big_bytes += bytes;
+    m->alloc_bytes += bytes;
     m->live_bytes += bytes;
     m->live_blocks++;
     return p;
@@ -365,6 +366,7 @@ static void *realloc_untraced(rcgc_heap *heap, void *ptr, size_t bytes)
             big_del(m, f.big);
             big_put(m, np, bytes);
             m->big_bytes = m->big_bytes - old + bytes;
+            m->alloc_bytes += bytes;
             m->live_bytes = m->live_bytes - old + bytes;
             return np;
         }
@@ -440,6 +442,11 @@ void rcgc_fault_clear(rcgc_heap *heap)
 uint64_t rcgc_fault_allocations(rcgc_heap *heap)
 {
     return heap->mem.nallocs;
+}
+
+uint64_t rcgc_allocated_bytes(const rcgc_heap *heap)
+{
+    return heap->mem.alloc_bytes;
 }
 
 /* ===================================================================== */

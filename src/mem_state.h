@@ -140,6 +140,9 @@ struct rcgc__mem {
 
     /* Fault injection: allocation number n fails iff first <= n <= last. */
     uint64_t nallocs;
+    /* Bytes handed out by allocations, cumulative (block sizes; a realloc
+    ** that moves or grows counts its new size). */
+    uint64_t alloc_bytes;
     uint64_t fail_first, fail_last;
 
     /* Pools with free blocks, per family and class. */
@@ -314,6 +317,7 @@ static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool 
     }
     unsigned u = rcgc__unit_of(b);
     p->live[u >> 6] |= (uint64_t)1 << (u & 63);
+    m->alloc_bytes += p->size;
     if (RCGC__UNLIKELY(++p->nused == p->capacity)) {
         /* Full: off the class list (p is its head). */
         m->used[p->family][p->szidx] = p->next;

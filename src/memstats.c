@@ -85,6 +85,7 @@ static void fill(struct rcgc__mem *m, rcgc_mem_stats *s, struct classinfo *cls)
     s->arenas_current = m->arenas_active;
     s->alloc_calls = m->nallocs_before + m->nallocs;
     s->fault_allocations = m->nallocs;
+    s->allocated_bytes_total = m->alloc_bytes;
 }
 
 void rcgc_mem_stats_get(rcgc_heap *heap, rcgc_mem_stats *out)

@@ -179,6 +179,7 @@ void *rcgc__run_alloc(struct rcgc__mem *m, size_t bytes, unsigned kind)
     if (kind == RCGC__SEG_RUN_META) {
         m->meta_bytes += nsegs * SEG;
     } else {
+        m->alloc_bytes += usable;
         m->live_bytes += usable;
         m->live_blocks++;
     }

@@ -179,6 +179,9 @@ def test_endpoints(s):
     check(st == 200 and d["hello"] == "ada", "GET /hello/<str:name>")
     check("server-timing" in h and "view;dur=" in h["server-timing"] and "alloc;desc=" in h["server-timing"],
           "Server-Timing header on a view: %s" % h.get("server-timing"))
+    m = re.search(r'alloc;desc="(\d+) allocations, (\d+) bytes"', h.get("server-timing", ""))
+    check(m is not None and int(m.group(1)) > 0 and int(m.group(2)) >= 16 * int(m.group(1)),
+          "Server-Timing counts the view's allocations and their bytes: %s" % h.get("server-timing"))
     st, h, d = s.json("GET", "/items/7")
     check(st == 200 and d["item"]["id"] == 7, "GET /items/<int:id> reads the shared app state")
     st, h, d = s.json("GET", "/sum/40/2")
@@ -367,6 +370,8 @@ def test_leak_verdicts(s):
     c.close()
     st, h, d = s.json("GET", "/debug/views")
     v = {x["view"]: x for x in d["views"]}
+    check(v["hello"]["alloc_bytes"] > 0 and v["hello"]["alloc_bytes_per_request"] >= 16 * v["hello"]["allocs_per_request"] > 0,
+          "bytes allocated per view: %s" % {k: v["hello"][k] for k in ("allocs_per_request", "alloc_bytes_per_request")})
     check(v["teach_log_unbounded"]["leak"], "leak verdict on the unbounded log")
     check(v["teach_cycle_leak"]["leak"], "leak verdict on the cycle a plain refcounter leaks")
     check(v["teach_cache_strong"]["leak"], "leak verdict on the strong module-level cache")
@@ -406,6 +411,8 @@ def test_metrics(s):
               "python_gc_collections_total{generation=%d}" % g)
     check(sample(fams, "process_resident_memory_bytes") > 0, "RSS reported")
     check(sample(fams, "rcgc_gc_pause_seconds_count") > 0, "pauses counted")
+    check((sample(fams, "rcgc_view_allocated_bytes_total", view="hello") or 0) > 0,
+          "bytes allocated per view in /metrics")
     check(sample(fams, "rcgc_allocator_bytes", worker=0, kind="live") > 0, "allocator bytes per worker")
     check((sample(fams, "rcgc_live_bytes", type="dict") or 0) > 0, "live bytes by type")
     # The dashboard's types are the workers' published figures summed, as

@@ -228,7 +228,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         rcgc_trace_reset_peak(s->heap);
         rcgc_trace_get_traced_memory(s->heap, &cur0, &peak);
     }
-    uint64_t a0 = rcgc_fault_allocations(s->heap);
+    uint64_t a0 = rcgc_fault_allocations(s->heap), b0 = rcgc_allocated_bytes(s->heap);
     ssize_t ret = 0;
     while (s->pending.len - s->off < max && s->i <= s->n) {
         if (s->i == s->n) {
@@ -249,6 +249,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         s->i++;
     }
     vs->allocs += rcgc_fault_allocations(s->heap) - a0;
+    vs->alloc_bytes += rcgc_allocated_bytes(s->heap) - b0;
     if (traced) {
         rcgc_trace_get_traced_memory(s->heap, &cur1, &peak);
         rcgc_trace_frame_pop(s->heap);

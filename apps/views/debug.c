@@ -98,7 +98,8 @@ static void views_json(vbuf *b)
         vbuf_json_str(b, rt->pattern, strlen(rt->pattern));
         vbuf_printf(b,
                     ",\"requests\":%llu,\"errors\":%llu,\"avg_us\":%.1f,\"p50_us\":%llu,"
-                    "\"p99_us\":%llu,\"allocs_per_request\":%.1f,\"live_delta_per_request\":%.2f,"
+                    "\"p99_us\":%llu,\"allocs_per_request\":%.1f,\"alloc_bytes_per_request\":%.1f,"
+                    "\"alloc_bytes\":%llu,\"live_delta_per_request\":%.2f,"
                     "\"traced_bytes_per_request\":%.1f,\"peak_bytes\":%llu,"
                     "\"sampled\":%llu,\"retained_objects\":%lld,"
                     "\"retained_bytes\":%lld,"
@@ -106,6 +107,7 @@ static void views_json(vbuf *b)
                     (unsigned long long)vs->requests, (unsigned long long)vs->errors,
                     (double)vs->time_us / n, (unsigned long long)lat_percentile(vs, 0.5),
                     (unsigned long long)lat_percentile(vs, 0.99), (double)vs->allocs / n,
+                    (double)vs->alloc_bytes / n, (unsigned long long)vs->alloc_bytes,
                     (double)vs->live_delta / n, (double)vs->traced_bytes_delta / n,
                     (unsigned long long)vs->peak_bytes, (unsigned long long)vs->sampled, (long long)vs->retained,
                     (long long)vs->retained_bytes, (unsigned long long)vs->escapes,
@@ -812,20 +814,23 @@ static vobj *view_metrics(view_request *r)
         {"rcgc_view_requests_total", "counter", "Requests served per view"},
         {"rcgc_view_errors_total", "counter", "Responses with status >= 400 per view"},
         {"rcgc_view_allocations_total", "counter", "Heap allocations made while the view ran"},
+        {"rcgc_view_allocated_bytes_total", "counter",
+         "Bytes handed out by the heap's allocations while the view ran"},
         {"rcgc_view_retained_objects", "gauge",
          "Net live tracked objects added by sampled requests (after a young collection)"},
         {"rcgc_view_leak", "gauge", "1 when the view's retained memory keeps growing"},
         {"rcgc_view_retained_bytes", "gauge",
          "Net live bytes added by sampled requests (after a young collection)"}};
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 7; k++) {
         metric_head(&b, vm[k][0], vm[k][1], vm[k][2]);
         for (int i = 0; i < router_count(); i++) {
             const view_stats *vs = &agg->views[i];
             long long v = k == 0   ? (long long)vs->requests
                           : k == 1 ? (long long)vs->errors
                           : k == 2 ? (long long)vs->allocs
-                          : k == 3 ? (long long)vs->retained
-                          : k == 4 ? (long long)vs->leak
+                          : k == 3 ? (long long)vs->alloc_bytes
+                          : k == 4 ? (long long)vs->retained
+                          : k == 5 ? (long long)vs->leak
                                    : (long long)vs->retained_bytes;
             vbuf_printf(&b, "%s{view=\"", vm[k][0]);
             label_value(&b, router_get(i)->name);

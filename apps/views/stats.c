@@ -101,6 +101,7 @@ void stats_fold(worker_slot *into, const worker_slot *from)
         a->requests += b->requests;
         a->errors += b->errors;
         a->allocs += b->allocs;
+        a->alloc_bytes += b->alloc_bytes;
         a->time_us += b->time_us;
         for (int i = 0; i < VIEWS_LAT_BUCKETS; i++)
             a->lat[i] += b->lat[i];

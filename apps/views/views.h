@@ -249,6 +249,7 @@ typedef struct view_stats {
     uint64_t requests;
     uint64_t errors;           /* responses with status >= 400 */
     uint64_t allocs;           /* allocations made while the view ran */
+    uint64_t alloc_bytes;      /* bytes those allocations handed out */
     uint64_t time_us;
     uint64_t lat[VIEWS_LAT_BUCKETS];
     int64_t live_delta;        /* tracked objects after - before the view, summed */

@@ -580,7 +580,7 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
         rcgc_trace_reset_peak(h);
         rcgc_trace_get_traced_memory(h, &traced0, &peak);
     }
-    uint64_t allocs0 = rcgc_fault_allocations(h);
+    uint64_t allocs0 = rcgc_fault_allocations(h), bytes0 = rcgc_allocated_bytes(h);
     int64_t tracked0 = young_count(h);
     uint64_t tv0 = now_ns();
 
@@ -612,6 +612,7 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
             traced1 -= (size_t)body.bytes; /* the response body is not the view's */
     }
     uint64_t allocs = rcgc_fault_allocations(h) - allocs0;
+    uint64_t alloc_bytes = rcgc_allocated_bytes(h) - bytes0;
     /* Every request: O(1) figures (allocations, tracked objects). Sampled
     ** requests: live blocks and bytes from the allocator's statistics, which
     ** walk its pools (too slow for every request on a large heap). */
@@ -668,10 +669,11 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
         char st[400];
         int n = snprintf(st, sizeof st,
                          "view;dur=%.3f;desc=\"%s\", json;dur=%.3f, alloc;desc=\"%llu "
-                         "allocations\", live;desc=\"%+lld tracked objects\", gc;dur=%.3f;desc=\"%u "
+                         "allocations, %llu bytes\", live;desc=\"%+lld tracked objects\", gc;dur=%.3f;desc=\"%u "
                          "collections\"",
                          (double)(tv1 - tv0) / 1e6, rt->name, (double)(tv2 - tv1) / 1e6,
-                         (unsigned long long)allocs, (long long)tracked, (double)gc_ns / 1e6,
+                         (unsigned long long)allocs, (unsigned long long)alloc_bytes,
+                         (long long)tracked, (double)gc_ns / 1e6,
                          gc_runs);
         if (traced && n > 0 && (size_t)n < sizeof st)
             n += snprintf(st + n, sizeof st - (size_t)n,
@@ -690,6 +692,7 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
     if (status >= 400)
         vs->errors++;
     vs->allocs += allocs;
+    vs->alloc_bytes += alloc_bytes;
     vs->time_us += us;
     vs->live_delta += tracked;
     if (traced) {
