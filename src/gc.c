@@ -940,10 +940,22 @@ static void collect_generations(rcgc_heap *heap)
         ** scanning survivors. */
         uint64_t left = gc->pause_budget_ns > spent ? gc->pause_budget_ns - spent : 0;
         uint64_t budget = left / 100 * INC_BUDGET_SHARE;
-        gc->collecting = true;
-        size_t done = collect_increment(heap, budget, gc->inc_debt);
-        gc->collecting = false;
-        gc->inc_debt = done < gc->inc_debt ? gc->inc_debt - done : 0;
+        /* When the young collection left too little for the smallest
+        ** increment, the debt waits for the next step (which starts with
+        ** the whole budget) instead of overrunning this one; after a few
+        ** such steps in a row (a budget too small for any increment) the
+        ** smallest one runs anyway, so the old generation always progresses. */
+        double per_obj = gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
+        if ((double)budget >= per_obj * INC_MIN_OBJECTS || gc->inc_deferred_run >= 4) {
+            gc->inc_deferred_run = 0;
+            gc->collecting = true;
+            size_t done = collect_increment(heap, budget, gc->inc_debt);
+            gc->collecting = false;
+            gc->inc_debt = done < gc->inc_debt ? gc->inc_debt - done : 0;
+        } else {
+            gc->inc_deferred++;
+            gc->inc_deferred_run++;
+        }
     }
     uint64_t dt = now_ns() - t0;
     gc->auto_steps++;

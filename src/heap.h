@@ -51,6 +51,8 @@ typedef struct rcgc__gc_state {
     double inc_ns_per_obj;     /* measured cost of increments, per object */
     size_t inc_debt;           /* old objects owed a scan (pacing) */
     uint64_t inc_rounds;
+    uint64_t inc_deferred;     /* steps whose increment waited (no budget left) */
+    unsigned inc_deferred_run; /* consecutive ones: at 4 the smallest runs anyway */
     /* Automatic collection steps (young collection + increment). */
     uint64_t auto_steps, auto_total_ns, auto_max_pause_ns;
     size_t long_lived_total;   /* objects in gen 2 after the last full gc */
