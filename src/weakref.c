@@ -515,12 +515,21 @@ bool rcgc_weakref_is(const void *obj)
 rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
                                void *cb_arg)
 {
-    if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
-        return NULL;
+    /* The common case checked inline: a live object of this heap whose
+    ** type supports weak references; anything else takes the full check
+    ** (its messages and panics). */
+    const rcgc__head *oh = obj ? rcgc__head_of(obj) : NULL;
+    if (!oh || rcgc__mem_heap_of(obj) != heap || oh->type_ == 0 || oh->type_ >= heap->ntypes ||
+        !(heap->types[oh->type_]->flags & RCGC_TYPE_WEAKREFABLE) || oh->refcnt_ == 0) {
+        if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
+            return NULL;
+    }
     struct rcgc_weakref *wr;
     if (!cb && (wr = find_basic(heap, obj)) != NULL)
         return rcgc_ref(wr);
-    const rcgc_type *t = rcgc__weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
+    weak_state *ws = heap->weak;
+    const rcgc_type *t = ws ? &ws->types[cb ? RCGC__WT_REF_CB : RCGC__WT_REF]
+                            : rcgc__weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
     if (!t)
         return NULL;
     /* Untraced, skip the call-site wrapper (it only matters to the tracer). */
