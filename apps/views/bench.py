@@ -31,9 +31,27 @@ per-worker buckets of --bucket-ms; the table is written as
 views-gc-timeline.csv and the run (summary and collections) as
 views-gc-timeline.json in the results directory.
 
-    apps/views/bench.py BUILD_DIR [--quick] [--timeline] [--bucket-ms MS] [--results DIR]
+The teaching pairs (VIEWS.md #11), each "after" view against its "before"
+view as the anchor, in the same run, one worker, on the server's figures:
 
---timeline runs only the GC timeline.
+  views/teach-stream-peak-bytes-<R>-rows   B, traced peak of live bytes in a
+                                 request of R rows (--trace exact, /debug/views
+                                 peak_bytes): stream vs materialise
+  views/teach-log-retained-<N>-requests    B retained over N requests
+                                 (--leak-sample 1, /debug/views retained_bytes):
+                                 capped vs unbounded log
+  views/teach-cycle-retained-<N>-requests  the same: parent/child cycles in
+                                 kit objects vs through a type without traverse
+                                 (a plain refcounted library)
+  views/teach-cache-retained-<N>-requests  the same: weak-value vs strong cache
+  views/teach-gc-on-rss-growth-<N>-requests  MiB of worker RSS growth over N
+                                 requests of 100 cycles each (/debug/workers
+                                 rss): collector enabled vs disabled
+
+    apps/views/bench.py BUILD_DIR [--quick] [--timeline] [--teach] [--bucket-ms MS]
+                        [--results DIR]
+
+--timeline runs only the GC timeline, --teach only the teaching pairs.
 """
 import bisect
 import csv
@@ -60,6 +78,7 @@ def _opt(name, default):
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 QUICK = "--quick" in sys.argv
 TIMELINE_ONLY = "--timeline" in sys.argv
+TEACH_ONLY = "--teach" in sys.argv
 BUCKET_MS = float(_opt("--bucket-ms", "20"))
 RESULTS = _opt("--results", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          "..", "..", "bench", "results"))
@@ -222,6 +241,136 @@ def instructions_per_request(binary, paths, n1=100, n2=400):
                             total = max(total, int(ln.split()[1]))
             totals.append(total)
     return (totals[1] - totals[0]) / (n2 - n1)
+
+
+def hammer(url, paths, n):
+    """n GET requests rotating over paths on one keep-alive connection
+    (bodies read, streamed ones included); any answer but 200 stops the run,
+    so that no figure is taken over failed requests."""
+    import http.client
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        for i in range(n):
+            path = paths[i % len(paths)]
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                raise SystemExit("GET %s answered %d" % (path, r.status))
+    finally:
+        c.close()
+
+
+def view_rows(s):
+    """/debug/views as {view name: row}."""
+    return {v["view"]: v for v in s.get("/debug/views")["views"]}
+
+
+def worker_figure(s, key, wait=1.2):
+    """A figure of the only worker on /debug/workers, after the worker's next
+    publication of /proc figures (every second)."""
+    time.sleep(wait)
+    return s.get("/debug/workers")["workers"][0][key]
+
+
+def ratio_str(ours, theirs):
+    """ours / theirs, two decimals, or two significant digits below 0.01."""
+    if not theirs:
+        return "-"
+    r = ours / theirs
+    return "%.2f" % r if r == 0 or abs(r) >= 0.01 else "%.2g" % r
+
+
+# ---------------------------------------------------------------------------
+# The teaching pairs (VIEWS.md #11): each "after" view measured against its
+# "before" view (the anchor) in the same run, on the server's own figures, one
+# worker. Counts, not times: one round each (they do not drift with load).
+# ---------------------------------------------------------------------------
+
+TEACH_ROWS = 2000       # rows per materialise/stream request
+TEACH_RETAIN_N = 100 if QUICK else 300     # requests per side, retained bytes
+TEACH_GC_N = 500 if QUICK else 1500        # requests per side, collector off/on
+TEACH_GC_CYCLES = 100                      # parent/child cycles per request
+
+# (case, before path, before view, after path, after view, anchor) for the
+# retained-bytes pairs: leak sampling on every request (--leak-sample 1)
+# charges each request the net live bytes it left once its garbage was
+# collected ("retained_bytes" on /debug/views).
+TEACH_RETAINED = [
+    ("teach-log-retained", "/teach/log-unbounded", "teach_log_unbounded",
+     "/teach/log-capped", "teach_log_capped", "unbounded-log"),
+    ("teach-cycle-retained", "/teach/cycle-leak?n=5", "teach_cycle_leak",
+     "/teach/cycle-collected?n=5", "teach_cycle_collected", "plain-refcount-cycle"),
+    ("teach-cache-retained", "/teach/cache-strong", "teach_cache_strong",
+     "/teach/cache-weak", "teach_cache_weak", "strong-cache"),
+]
+
+
+def teach_pairs(binary=None, quiet=False):
+    """Measures the four pairs; returns {case: (ours, theirs, unit, anchor)}
+    (ours = the "after" side) and prints RESULT lines unless quiet."""
+    out = {}
+    # 1. Materialise vs stream: the traced peak of live bytes during the
+    #    request (--trace exact; for the stream, during each chunk's rows),
+    #    the largest over a few requests of TEACH_ROWS rows each.
+    s = Server("--workers", "1", "--leak-sample", "0", "--trace", "exact",
+               "--app-records", "2000", binary=binary)
+    try:
+        for _ in range(3):
+            hammer(s.url, ["/teach/materialise?n=%d" % TEACH_ROWS,
+                           "/teach/stream?n=%d" % TEACH_ROWS], 2)
+        rows = view_rows(s)
+        out["teach-stream-peak-bytes-%d-rows" % TEACH_ROWS] = (
+            rows["teach_stream"]["peak_bytes"], rows["teach_materialise"]["peak_bytes"], "B",
+            "materialise")
+    finally:
+        s.stop()
+
+    # 2. Retained bytes over N requests: unbounded vs capped log, a cycle
+    #    through a type without traverse (as in a plain refcounted library)
+    #    vs the same shape in kit objects, strong vs weak-value cache.
+    s = Server("--workers", "1", "--leak-sample", "1", "--app-records", "2000",
+               binary=binary)
+    try:
+        # Warm-up: the module-level lists and maps are made by the first
+        # requests; the capped log fills to its cap.
+        hammer(s.url, [p for c in TEACH_RETAINED for p in (c[1], c[3])], 60)
+        r0 = view_rows(s)
+        for case, bpath, bview, apath, aview, anchor in TEACH_RETAINED:
+            hammer(s.url, [bpath, apath], 2 * TEACH_RETAIN_N)
+        r1 = view_rows(s)
+        for case, bpath, bview, apath, aview, anchor in TEACH_RETAINED:
+            def grew(v):
+                return r1[v]["retained_bytes"] - r0[v]["retained_bytes"]
+            out["%s-%d-requests" % (case, TEACH_RETAIN_N)] = (grew(aview), grew(bview), "B",
+                                                             anchor)
+    finally:
+        s.stop()
+
+    # 3. Cycles with the collector enabled vs disabled: the worker's RSS
+    #    growth over N requests of TEACH_GC_CYCLES parent/child cycles each.
+    #    Enabled first (/teach/cycles-gc-off turns the collector off for
+    #    good); leak sampling off, its collections would hide the difference.
+    s = Server("--workers", "1", "--leak-sample", "0", "--app-records", "2000", binary=binary)
+    try:
+        on = "/teach/cycle-collected?n=%d" % TEACH_GC_CYCLES
+        off = "/teach/cycles-gc-off?n=%d" % TEACH_GC_CYCLES
+        hammer(s.url, [on], 200)
+        rss0 = worker_figure(s, "rss")
+        hammer(s.url, [on], TEACH_GC_N)
+        rss1 = worker_figure(s, "rss")
+        hammer(s.url, [off], TEACH_GC_N)
+        rss2 = worker_figure(s, "rss")
+        out["teach-gc-on-rss-growth-%d-requests" % TEACH_GC_N] = (
+            round((rss1 - rss0) / 2**20, 2), round((rss2 - rss1) / 2**20, 2), "MiB",
+            "gc-disabled")
+    finally:
+        s.stop()
+    if not quiet:
+        for case, (ours, theirs, unit, anchor) in out.items():
+            result(case, unit, ours, theirs, anchor, ratio_str(ours, theirs))
+    return out
 
 
 def percentile(values, p):
@@ -425,6 +574,9 @@ def main():
         _, summary, _ = gc_timeline(results=RESULTS)
         report_timeline(summary, RESULTS)
         return
+    if TEACH_ONLY:
+        teach_pairs()
+        return
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(ROTATE_LUA)
         lua = f.name
@@ -461,6 +613,9 @@ def main():
         if ours and theirs:
             result("instructions-per-request", "Ir", "%.0f" % ours, "%.0f" % theirs,
                    "malloc-views", "%.2f" % (ours / theirs))
+
+    # 0d. The teaching views, each pair measured in this run (VIEWS.md #11).
+    teach_pairs()
 
     # 1. Time per request and the pause under load: generational vs
     #    incremental, alternating in one run.
