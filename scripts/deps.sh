@@ -22,13 +22,16 @@ group_packages() {
         # (headless, no display needed), with one font named explicitly
         # because chromium only recommends fonts-liberation, which
         # --no-install-recommends leaves out; wrk for the load harness's
-        # GC-timeline test (its Lua script is part of what is tested).
-        test) echo valgrind libclang-rt-14-dev python3 chromium fonts-dejavu-core wrk ;;
+        # GC-timeline test (its Lua script is part of what is tested); strace
+        # for the views gate's syscalls per request.
+        test) echo valgrind libclang-rt-14-dev python3 chromium fonts-dejavu-core wrk strace ;;
         # The anchors of ../shared/BENCH.md: the distro's CPython 3.11 (never a
         # locally compiled one), mimalloc, jemalloc, tcmalloc, Boehm GC,
-        # hyperfine for whole-command timing, wrk for HTTP load.
+        # hyperfine for whole-command timing, wrk for HTTP load, strace for
+        # syscalls per request (strace -c), valgrind for instructions per
+        # request (callgrind).
         bench) echo python3 libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev \
-                    libgc-dev hyperfine wrk ;;
+                    libgc-dev hyperfine wrk strace valgrind ;;
         # The views server.
         server) echo libmicrohttpd-dev ;;
         # Native stack capture for allocation tracing.

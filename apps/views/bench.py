@@ -48,8 +48,23 @@ view as the anchor, in the same run, one worker, on the server's figures:
                                  requests of 100 cycles each (/debug/workers
                                  rss): collector enabled vs disabled
 
+Counted per request (BENCH.md rule 7), one worker, over the views both
+servers have (COUNT_PATHS):
+
+  views/syscalls-per-request     strace -c -f attached to the worker
+  views/allocations-per-request  rcgc_view_allocations_total deltas (/metrics)
+
+The gate (--gate): instructions, syscalls and allocations per request of this
+build (RESULT lines views/gate-<figure>-per-request, anchor=baseline)
+against bench/views/baseline.json ("figures", "tolerance" per figure as
+a fraction); exits 1 naming each figure above baseline * (1 + tolerance).
+--gate-figures a,b restricts it; --write-baseline stores the measured figures
+instead of comparing (refresh after an intended change, release build).
+
     apps/views/bench.py BUILD_DIR [--quick] [--timeline] [--teach] [--bucket-ms MS]
                         [--results DIR]
+    apps/views/bench.py BUILD_DIR --gate [--gate-figures F,...] [--baseline FILE]
+                        [--write-baseline]
 
 --timeline runs only the GC timeline, --teach only the teaching pairs.
 """
@@ -79,6 +94,8 @@ BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 QUICK = "--quick" in sys.argv
 TIMELINE_ONLY = "--timeline" in sys.argv
 TEACH_ONLY = "--teach" in sys.argv
+GATE = "--gate" in sys.argv
+WRITE_BASELINE = "--write-baseline" in sys.argv
 BUCKET_MS = float(_opt("--bucket-ms", "20"))
 RESULTS = _opt("--results", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          "..", "..", "bench", "results"))
@@ -373,6 +390,172 @@ def teach_pairs(binary=None, quiet=False):
     return out
 
 
+# ---------------------------------------------------------------------------
+# Per-request counts and the regression gate (VIEWS.md #12, BENCH.md rule 7)
+# ---------------------------------------------------------------------------
+
+# The views both servers have, as for instructions per request.
+COUNT_PATHS = ["/hello/bench", "/items/17", "/sum/40/2", "/teach/log-capped",
+               "/teach/stream?n=20", "/teach/materialise?n=20", "/teach/cache-strong?key=7"]
+COUNT_N = 300   # requests counted (after 50 of warm-up)
+GATE_FIGURES = ("instructions_per_request", "syscalls_per_request", "allocations_per_request")
+BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                        "views", "baseline.json")
+
+
+def count_server(binary):
+    return Server("--workers", "1", "--leak-sample", "0", "--app-records", "2000",
+                  binary=binary)
+
+
+def syscalls_per_request(binary=None, paths=COUNT_PATHS, n=COUNT_N):
+    """System calls per request of the one worker: strace -c -f attached to
+    it while n requests run on one keep-alive connection (after a warm-up),
+    total calls (failed ones included) / n. The worker's once-a-second
+    /proc publication falls in the count too (a few calls in ~1 s).
+    None without strace or when it cannot attach (no ptrace)."""
+    import shutil
+    import signal
+    if not shutil.which("strace"):
+        return None
+    s = count_server(binary)
+    try:
+        hammer(s.url, paths, 50)
+        pid = s.get("/debug/workers")["workers"][0]["pid"]
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "strace.txt")
+            st = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            r, _, _ = select.select([st.stderr], [], [], 20)
+            line = st.stderr.readline() if r else ""
+            if "attached" not in line:
+                st.kill()
+                st.wait()
+                return None
+            hammer(s.url, paths, n)
+            st.send_signal(signal.SIGINT)
+            st.wait(30)
+            calls = None
+            with open(out) as f:
+                for ln in f:
+                    t = ln.split()
+                    if t and t[-1] == "total":
+                        calls = int(t[3])
+            return calls / n if calls is not None else None
+    finally:
+        s.stop()
+
+
+def view_counters(s, metric):
+    """A per-view counter of /metrics as {view: value}."""
+    with urllib.request.urlopen(s.url + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r'^%s\{view="([^"]+)"\} (\d+)$' % metric, text, re.M)}
+
+
+def allocations_per_request(binary=None, paths=COUNT_PATHS, n=COUNT_N):
+    """Heap allocations per request: the server's own count per view
+    (rcgc_view_allocations_total on /metrics, the rcgc allocation counter
+    around each view, streamed rows included), summed over the views that
+    served paths, after a warm-up; the debug requests are not counted."""
+    s = count_server(binary)
+    try:
+        hammer(s.url, paths, 50)
+        a0 = view_counters(s, "rcgc_view_allocations_total")
+        q0 = view_counters(s, "rcgc_view_requests_total")
+        hammer(s.url, paths, n)
+        a1 = view_counters(s, "rcgc_view_allocations_total")
+        q1 = view_counters(s, "rcgc_view_requests_total")
+    finally:
+        s.stop()
+    served = [v for v in q1 if q1[v] > q0.get(v, 0) and v != "metrics"]
+    reqs = sum(q1[v] - q0.get(v, 0) for v in served)
+    allocs = sum(a1[v] - a0.get(v, 0) for v in served)
+    return allocs / reqs if reqs == n else None
+
+
+def gate_compare(measured, baseline):
+    """Compares measured per-request figures with the baseline.
+
+    measured: {figure: value or None (not measured)}; baseline: {"figures":
+    {figure: value}, "tolerance": {figure: fraction}, "default_tolerance":
+    fraction}. A figure regresses when value > base * (1 + tolerance).
+    Returns (failures, notes): one message each, failures naming the figure
+    that regressed; notes for figures skipped or well below the baseline
+    (time to refresh it)."""
+    figs = baseline.get("figures", {})
+    tols = baseline.get("tolerance", {})
+    default = baseline.get("default_tolerance", 0.05)
+    failures, notes = [], []
+    for fig in sorted(measured):
+        value = measured[fig]
+        if value is None:
+            notes.append("%s: not measured, not gated" % fig)
+            continue
+        if fig not in figs:
+            notes.append("%s: no baseline, not gated" % fig)
+            continue
+        base, tol = figs[fig], tols.get(fig, default)
+        limit = base * (1 + tol)
+        if value > limit:
+            failures.append("REGRESSION %s: %.2f per request > %.2f (baseline %.2f + %.0f%%)"
+                            % (fig, value, limit, base, tol * 100))
+        elif value < base * (1 - tol):
+            notes.append("%s: %.2f per request, below the baseline %.2f by more than %.0f%% "
+                         "(refresh it with --gate --write-baseline)"
+                         % (fig, value, base, tol * 100))
+        else:
+            notes.append("%s: %.2f per request, within %.0f%% of the baseline %.2f"
+                         % (fig, value, tol * 100, base))
+    return failures, notes
+
+
+def gate_measure(figures, binary=None):
+    """The gated figures of one build (one worker each)."""
+    m = {}
+    if "allocations_per_request" in figures:
+        m["allocations_per_request"] = allocations_per_request(binary)
+    if "syscalls_per_request" in figures:
+        m["syscalls_per_request"] = syscalls_per_request(binary)
+    if "instructions_per_request" in figures:
+        m["instructions_per_request"] = instructions_per_request(binary or BIN, COUNT_PATHS)
+    return m
+
+
+def gate(figures=GATE_FIGURES, baseline_path=BASELINE, write=False, binary=None):
+    """--gate: measure, print RESULT lines against the baseline, compare;
+    returns the exit status (1 when a figure regressed)."""
+    with open(baseline_path) as f:
+        baseline = json.load(f)
+    m = gate_measure(figures, binary)
+    units = {"instructions_per_request": "Ir", "syscalls_per_request": "syscalls",
+             "allocations_per_request": "allocs"}
+    for fig, v in m.items():
+        base = baseline.get("figures", {}).get(fig)
+        fmt = "%.0f" if fig == "instructions_per_request" else "%.2f"
+        result("gate-" + fig.replace("_", "-"), units[fig], fmt % v if v is not None else "-",
+               fmt % base if base is not None else "-", "baseline",
+               ratio_str(v, base) if v is not None and base else "-")
+    if write:
+        for fig, v in m.items():
+            if v is not None:
+                baseline.setdefault("figures", {})[fig] = round(v, 2)
+        with open(baseline_path, "w") as f:
+            json.dump(baseline, f, indent=2, sort_keys=True)
+            f.write("\n")
+        print("# baseline written: %s" % baseline_path)
+        return 0
+    failures, notes = gate_compare(m, baseline)
+    for n in notes:
+        print("# gate: " + n)
+    for fl in failures:
+        print("# gate: " + fl)
+        print("gate: " + fl, file=sys.stderr)
+    print("# gate: %s" % ("FAILED" if failures else "passed"), flush=True)
+    return 1 if failures else 0
+
+
 def percentile(values, p):
     """Nearest-rank percentile of a list (None when empty)."""
     if not values:
@@ -568,6 +751,15 @@ def private_dirty_mib(s):
 def main():
     if not os.access(BIN, os.X_OK):
         raise SystemExit("no %s (build with libmicrohttpd-dev)" % BIN)
+    if GATE:
+        figs = tuple(f.strip() for f in _opt("--gate-figures", ",".join(GATE_FIGURES)).split(","))
+        unknown = [f for f in figs if f not in GATE_FIGURES]
+        if unknown:
+            raise SystemExit("unknown --gate-figures %s (known: %s)"
+                             % (",".join(unknown), ",".join(GATE_FIGURES)))
+        print("# rcgc-views gate: %s, one worker, build in %s, baseline %s"
+              % (", ".join(figs), BUILD, _opt("--baseline", BASELINE)), flush=True)
+        sys.exit(gate(figs, _opt("--baseline", BASELINE), WRITE_BASELINE))
     print("# rcgc-views load harness: wrk on loopback, %d rounds of %d s, release build in %s"
           % (ROUNDS, DUR, BUILD), flush=True)
     if TIMELINE_ONLY:
@@ -613,6 +805,22 @@ def main():
         if ours and theirs:
             result("instructions-per-request", "Ir", "%.0f" % ours, "%.0f" % theirs,
                    "malloc-views", "%.2f" % (ours / theirs))
+
+    # 0c. Syscalls and allocations per request, counted (one worker).
+    sc = syscalls_per_request(BIN)
+    if sc is not None:
+        sc_anchor = syscalls_per_request(ANCHOR) if os.access(ANCHOR, os.X_OK) else None
+        if sc_anchor:
+            result("syscalls-per-request", "syscalls", "%.2f" % sc, "%.2f" % sc_anchor,
+                   "malloc-views", ratio_str(sc, sc_anchor))
+        else:
+            result("syscalls-per-request", "syscalls", "%.2f" % sc)
+    else:
+        print("# syscalls per request: no strace or no ptrace (scripts/deps.sh bench)")
+    al = allocations_per_request(BIN)
+    if al is not None:
+        # The anchor's values are on malloc, which the server does not count.
+        result("allocations-per-request", "allocs", "%.2f" % al)
 
     # 0d. The teaching views, each pair measured in this run (VIEWS.md #11).
     teach_pairs()
