@@ -256,9 +256,13 @@ void rcgc__mem_bad_pointer(struct rcgc__mem *m, const void *p, const char *op,
                            const char *why);
 
 #if defined(__GNUC__)
+/* The allocation fast paths must be inlined into every caller (gcc may
+** otherwise keep one out-of-line copy when a caller is itself inlined). */
+#define RCGC__ALWAYS_INLINE inline __attribute__((always_inline))
 #define RCGC__LIKELY(x) __builtin_expect(!!(x), 1)
 #define RCGC__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
+#define RCGC__ALWAYS_INLINE inline
 #define RCGC__LIKELY(x) (x)
 #define RCGC__UNLIKELY(x) (x)
 #endif
@@ -379,7 +383,7 @@ static inline void rcgc__zero_block(void *b, unsigned cls)
 ** out-of-line rcgc__mem_obj_alloc/free handle everything else. */
 void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes);
 void rcgc__mem_obj_free(struct rcgc__mem *m, void *p);
-static inline void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, size_t bytes)
+static RCGC__ALWAYS_INLINE void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, size_t bytes)
 {
     if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug)) {
         unsigned cls = rcgc__size_class(bytes);
@@ -398,7 +402,7 @@ static inline void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, size_t bytes)
 }
 /* 'p' is the header of an object this heap allocated (the caller checked
 ** its type): the pool is found by masking, without the arena table. */
-static inline void rcgc__mem_obj_free_fast(struct rcgc__mem *m, void *p)
+static RCGC__ALWAYS_INLINE void rcgc__mem_obj_free_fast(struct rcgc__mem *m, void *p)
 {
     struct rcgc__pool *pool = (struct rcgc__pool *)((uintptr_t)p & ~(uintptr_t)(RCGC__SEG_BYTES - 1));
     uint16_t tag;
