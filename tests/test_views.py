@@ -216,6 +216,59 @@ def test_endpoints(s):
           "/debug/memory is a self-contained HTML dashboard")
 
 
+def test_referrer_explorer(s):
+    """A chosen object's chain: listed by /debug/census/objects in one worker,
+    asked for on other connections (so also through the other worker)."""
+    c = s.conn()
+    for _ in range(3):
+        st, h, d = s.json("POST", "/teach/log-unbounded", conn=c)
+    st, h, lst = s.json("GET", "/debug/census/objects?type=list&limit=200", conn=c)
+    c.close()
+    check(st == 200 and lst["objects"] and lst["count"] >= len(lst["objects"])
+          and all(o["obj"].startswith("0x") for o in lst["objects"]),
+          "/debug/census/objects lists live lists with addresses")
+    w, inc = lst["worker"], lst["incarnation"]
+    base = "/debug/referrers?worker=%d&incarnation=%d&obj=" % (w, inc)
+    found = None
+    for o in lst["objects"]:
+        st, h, d = s.json("GET", base + o["obj"])
+        if st == 200 and len(d["chain"]) == 3 and d["chain"][-1].get("root") == "unbounded_log":
+            found = d
+            break
+    check(found is not None and found["chain"][0]["obj"] == found["obj"]
+          and [x["type"] for x in found["chain"]] == ["list", "dict", "list"]
+          and found["ends"] == "module global"
+          and found["referrer_chain"] == "list <- dict <- list (module global 'unbounded_log')",
+          "a log entry's context list leads to the module global unbounded_log: %s" % found)
+    if found:
+        other = None
+        for _ in range(40):
+            st, h, d = s.json("GET", base + found["obj"])
+            if st == 200 and d["served_by"] != w:
+                other = d
+                break
+        check(other is not None and other["worker"] == w and other["chain"] == found["chain"],
+              "another worker asks the listing worker for the chain (same answer)")
+        st, h, d = s.json("GET", base + "%#x" % (int(found["obj"], 16) + 8))
+        check(st == 404 and "error" in d, "an address inside an object: 404 %s" % d)
+        st, h, d = s.json("GET", "/debug/referrers?worker=%d&incarnation=%d&obj=%s" % (w, inc + 7, found["obj"]))
+        check(st == 404 and "gone" in d.get("error", ""), "a restarted worker's handle: object gone")
+    for addr in ("0x10", "0xdeadbeef", "0xffffffffffffffff"):
+        st, h, d = s.json("GET", "/debug/referrers?worker=%d&obj=%s" % (w, addr))
+        check(st == 404 and "error" in d, "garbage address %s: 404 with a JSON error" % addr)
+    st, h, d = s.json("GET", "/debug/referrers?worker=%d&obj=xyz" % w)
+    check(st == 400 and "error" in d, "obj that is not hex: 400")
+    st, h, d = s.json("GET", "/debug/referrers?worker=99&obj=0x10")
+    check(st == 400, "worker out of range: 400")
+    st, h, d = s.json("GET", "/debug/census/objects")
+    check(st == 400, "/debug/census/objects without a type: 400")
+    st, h, d = s.json("GET", "/debug/census/objects?type=no-such-type")
+    check(st == 200 and d["objects"] == [] and d["count"] == 0, "a type with no objects: empty list")
+    st, h, data = s.request("GET", "/debug/census.html")
+    check(b"/debug/census/objects" in data and b"incarnation" in data,
+          "census page lists a type's objects and asks for one object's chain")
+
+
 def test_concurrency(s):
     """32 clients at once, 25 keep-alive requests each: every answer is right,
     and both workers took some (one SO_REUSEPORT socket each)."""
@@ -552,6 +605,7 @@ def main():
                "--drain-seconds", "3")
     try:
         test_endpoints(s)
+        test_referrer_explorer(s)
         test_bad_input(s)
         test_concurrency(s)
         test_no_leak_on_bad_input(s)

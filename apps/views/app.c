@@ -25,7 +25,6 @@ static long long cache_counter;
 
 #define CAPPED_LOG_MAX 10
 
-const char *app_root_name(const void *obj);
 const char *app_root_name(const void *obj)
 {
     if (!obj)

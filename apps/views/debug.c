@@ -15,6 +15,7 @@
 
 #include <rcgc_kit.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <stddef.h>
@@ -598,11 +599,225 @@ static int find_visit(void *obj, void *arg)
     return 0;
 }
 
-static vobj *view_referrers(view_request *r)
+/* Objects of one type in the order /debug/census/objects lists them. */
+typedef struct list_type {
+    const char *name;
+    vbuf *b;
+    int generation;
+    uint64_t seen, limit;
+} list_type;
+
+static int list_visit(void *obj, void *arg)
+{
+    list_type *l = arg;
+    if (strcmp(rcgc_type_of(obj)->name, l->name) != 0)
+        return 0;
+    if (l->seen++ < l->limit)
+        vbuf_printf(l->b, "%s{\"obj\":\"%#llx\",\"generation\":%d,\"refcount\":%lu,\"bytes\":%zu}",
+                    l->seen > 1 ? "," : "", (unsigned long long)(uintptr_t)obj, l->generation,
+                    (unsigned long)rcgc_refcount(obj), rcgc_kit_sizeof(obj));
+    return 0;
+}
+
+/* Live tracked objects of a type, youngest generation first, each with a
+** handle (worker, incarnation, address) for /debug/referrers. */
+static vobj *view_census_objects(view_request *r)
 {
     const char *type = req_query(r, "type");
+    long long limit = req_query_int(r, "limit", 20, 1, 500);
+    if (r->status)
+        return NULL;
     if (!type || !*type)
         return view_fail(r, 400, "give ?type=NAME (see /debug/census)");
+    vbuf b;
+    vbuf_init(&b);
+    vbuf_printf(&b, "{\"worker\":%d,\"pid\":%d,\"incarnation\":%u,\"type\":", views_worker->index,
+                (int)getpid(), views_worker->slot->incarnation);
+    vbuf_json_str(&b, type, strlen(type));
+    vbuf_puts(&b, ",\"objects\":[");
+    list_type l = {type, &b, 0, 0, (uint64_t)limit};
+    static const int gens[] = {0, 1, 2, RCGC_GC_FROZEN};
+    for (int k = 0; k < 4; k++) {
+        l.generation = gens[k];
+        rcgc_gc_visit_objects(views_worker->heap, gens[k], list_visit, &l);
+    }
+    vbuf_printf(&b, "],\"count\":%llu,\"listed\":%llu,\"generation_frozen\":%d,"
+                    "\"referrers\":\"/debug/referrers?worker=%d&incarnation=%u&obj=ADDRESS\"}\n",
+                (unsigned long long)l.seen,
+                (unsigned long long)(l.seen < l.limit ? l.seen : l.limit), RCGC_GC_FROZEN,
+                views_worker->index, views_worker->slot->incarnation);
+    return json_result(r, &b);
+}
+
+static int same_obj(void *obj, void *arg) { return obj == *(void **)arg; }
+
+/* addr is a live tracked object of h: a live block of the heap (rcgc_owns)
+** that is on one of the collector's lists, compared as addresses only. */
+static bool tracked_object(rcgc_heap *h, uint64_t addr)
+{
+    void *p = (void *)(uintptr_t)addr;
+    if (!addr || (uint64_t)(uintptr_t)p != addr || !rcgc_owns(h, p))
+        return false;
+    static const int gens[] = {0, 1, 2, RCGC_GC_FROZEN};
+    for (int k = 0; k < 4; k++)
+        if (rcgc_gc_visit_objects(h, gens[k], same_obj, &p))
+            return true;
+    return false;
+}
+
+typedef struct first_new {
+    void *const *seen;
+    int nseen;
+    void *found;
+} first_new;
+
+static int first_unseen(void *obj, void *arg)
+{
+    first_new *f = arg;
+    for (int i = 0; i < f->nseen; i++)
+        if (f->seen[i] == obj)
+            return 0;
+    f->found = obj;
+    return 1;
+}
+
+#define CHAIN_MAX 8
+
+int referrers_reply(rcgc_heap *h, uint64_t addr, char *out, size_t size)
+{
+    if (!tracked_object(h, addr)) {
+        snprintf(out, size, "object gone: %#llx is not a live tracked object of worker %d",
+                 (unsigned long long)addr, views_worker->index);
+        return 404;
+    }
+    vbuf b;
+    vbuf_init(&b);
+    void *seen[CHAIN_MAX];
+    int n = 0;
+    const char *end = "depth limit";
+    void *obj = (void *)(uintptr_t)addr;
+    char text[512];
+    size_t used = 0;
+    text[0] = '\0';
+    vbuf_printf(&b, "\"worker\":%d,\"incarnation\":%u,\"obj\":\"%#llx\",\"type\":",
+                views_worker->index, views_worker->slot->incarnation, (unsigned long long)addr);
+    vbuf_json_str(&b, rcgc_type_of(obj)->name, strlen(rcgc_type_of(obj)->name));
+    vbuf_printf(&b, ",\"refcount\":%lu,\"chain\":[", (unsigned long)rcgc_refcount(obj));
+    while (obj && n < CHAIN_MAX) {
+        /* obj is the validated object or a referrer the collector handed us. */
+        const char *tn = rcgc_type_of(obj)->name;
+        const char *root = app_root_name(obj);
+        seen[n++] = obj;
+        vbuf_printf(&b, "%s{\"obj\":\"%#llx\",\"type\":", n > 1 ? "," : "",
+                    (unsigned long long)(uintptr_t)obj);
+        vbuf_json_str(&b, tn, strlen(tn));
+        vbuf_printf(&b, ",\"refcount\":%lu", (unsigned long)rcgc_refcount(obj));
+        int k = snprintf(text + used, sizeof text - used, "%s%s", n > 1 ? " <- " : "", tn);
+        if (k > 0 && (size_t)k < sizeof text - used)
+            used += (size_t)k;
+        if (root) {
+            vbuf_puts(&b, ",\"root\":");
+            vbuf_json_str(&b, root, strlen(root));
+            k = snprintf(text + used, sizeof text - used, " (module global '%s')", root);
+            if (k > 0 && (size_t)k < sizeof text - used)
+                used += (size_t)k;
+            vbuf_puts(&b, "}");
+            end = "module global";
+            break;
+        }
+        vbuf_puts(&b, "}");
+        first_new f = {seen, n, NULL};
+        rcgc_gc_get_referrers(h, obj, first_unseen, &f);
+        obj = f.found;
+        if (!obj) {
+            end = "no tracked referrer (held by C code, a frame or an untracked object)";
+            snprintf(text + used, sizeof text - used, " <- (no tracked referrer)");
+        }
+    }
+    vbuf_puts(&b, "],\"ends\":");
+    vbuf_json_str(&b, end, strlen(end));
+    vbuf_puts(&b, ",\"referrer_chain\":");
+    vbuf_json_str(&b, text, strlen(text));
+    if (b.oom || b.len >= size) {
+        vbuf_fini(&b);
+        snprintf(out, size, "the chain does not fit the reply");
+        return 503;
+    }
+    memcpy(out, b.data, b.len);
+    out[b.len] = '\0';
+    vbuf_fini(&b);
+    return 200;
+}
+
+/* The chain of one chosen object, asked of the worker that listed it: here,
+** or through its slot (CMD_REFERRERS) and answered between its requests. */
+static vobj *referrers_of(view_request *r, const char *objarg)
+{
+    shm_state *m = shm();
+    long long target = req_query_int(r, "worker", views_worker->index, 0, (long long)m->nworkers - 1);
+    long long inc = req_query_int(r, "incarnation", 0, 0, UINT32_MAX);
+    if (r->status)
+        return NULL;
+    char *endp;
+    errno = 0;
+    unsigned long long addr = strtoull(objarg, &endp, 16);
+    if (errno || endp == objarg || *endp)
+        return view_fail(r, 400, "obj must be an address in hex (from /debug/census/objects)");
+    worker_slot *s = &m->slots[target];
+    if (!slot_live(s) || (inc && (uint32_t)inc != s->incarnation))
+        return view_fail(r, 404, "object gone: worker %lld was restarted or is not running", target);
+    char *reply = malloc(VIEWS_REPLY_MAX);
+    if (!reply)
+        return view_fail(r, 503, "out of memory");
+    int status;
+    if (target == views_worker->index)
+        status = referrers_reply(views_worker->heap, addr, reply, VIEWS_REPLY_MAX);
+    else {
+        if (s->state != SLOT_READY) {
+            free(reply);
+            return view_fail(r, 404, "object gone: worker %lld is not serving", target);
+        }
+        s->cmd_op = CMD_REFERRERS;
+        s->cmd_obj = addr;
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        uint32_t seq = s->cmd_seq + 1;
+        s->cmd_seq = seq;
+        kill(s->pid, SIGUSR1);
+        uint64_t deadline = now_ns() + 2000000000u;
+        while (s->cmd_done != seq && now_ns() < deadline) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        if (s->cmd_done != seq) {
+            free(reply);
+            return view_fail(r, 504, "worker %lld did not answer within 2 s", target);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        status = s->cmd_status;
+        memcpy(reply, s->cmd_reply, VIEWS_REPLY_MAX);
+        reply[VIEWS_REPLY_MAX - 1] = '\0';
+    }
+    if (status != 200) {
+        view_fail(r, status, "%s", reply);
+        free(reply);
+        return NULL;
+    }
+    vbuf b;
+    vbuf_init(&b);
+    vbuf_printf(&b, "{%s,\"served_by\":%d}\n", reply, views_worker->index);
+    free(reply);
+    return json_result(r, &b);
+}
+
+static vobj *view_referrers(view_request *r)
+{
+    const char *objarg = req_query(r, "obj");
+    if (objarg)
+        return referrers_of(r, objarg);
+    const char *type = req_query(r, "type");
+    if (!type || !*type)
+        return view_fail(r, 400, "give ?type=NAME (see /debug/census) or ?worker=W&obj=ADDRESS "
+                                 "(see /debug/census/objects)");
     find_type f = {type, NULL, 0};
     for (int g = 0; g < 3 && !f.found; g++)
         rcgc_gc_visit_objects(views_worker->heap, g, find_visit, &f);
@@ -1061,6 +1276,7 @@ void debug_register(void)
     router_add("/debug/census", M_GET, "debug_census", view_census);
     router_add("/debug/census.html", M_GET, "debug_census_html", view_census_page);
     router_add("/debug/census/mark", M_POST, "debug_census_mark", view_census_mark);
+    router_add("/debug/census/objects", M_GET, "debug_census_objects", view_census_objects);
     router_add("/debug/referrers", M_GET, "debug_referrers", view_referrers);
     router_add("/debug/memory", M_GET, "debug_memory", view_memory_page);
     router_add("/debug/memory.json", M_GET, "debug_memory_json", view_memory_json);

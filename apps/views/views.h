@@ -298,7 +298,10 @@ typedef struct gc_timeline {
 } gc_timeline;
 
 enum slot_state { SLOT_EMPTY = 0, SLOT_STARTING, SLOT_READY, SLOT_DRAINING };
-enum slot_cmd { CMD_NONE = 0, CMD_COLLECT, CMD_ENABLE, CMD_DISABLE, CMD_THRESHOLD };
+enum slot_cmd { CMD_NONE = 0, CMD_COLLECT, CMD_ENABLE, CMD_DISABLE, CMD_THRESHOLD, CMD_REFERRERS };
+
+/* Room for a referrer chain answered by another worker (CMD_REFERRERS). */
+#define VIEWS_REPLY_MAX 2048
 
 typedef struct worker_slot {
     int32_t pid;
@@ -325,6 +328,9 @@ typedef struct worker_slot {
     ** cmd_done. */
     uint32_t cmd_op;
     int32_t cmd_arg[3];
+    uint64_t cmd_obj;          /* CMD_REFERRERS: the address asked about */
+    int32_t cmd_status;        /* CMD_REFERRERS: HTTP status of the answer */
+    char cmd_reply[VIEWS_REPLY_MAX]; /* its JSON fields, or the error message */
     volatile uint32_t cmd_seq, cmd_done;
 } worker_slot;
 
@@ -402,5 +408,12 @@ typedef struct census {
 int census_visit(void *obj, void *arg);
 /* Census helpers shared by debug.c and the leak detector. */
 void referrer_chain(rcgc_heap *h, void *obj, char *out, size_t size);
+/* Names the application gives its module-level objects (app.c), or NULL. */
+const char *app_root_name(const void *obj);
+/* The referrer chain of the object at addr in this worker's heap: 200 and
+** JSON object fields (no braces) in out, or 404 and an error message when
+** addr is not a live tracked object of the heap. addr is validated through
+** rcgc_owns and the collector's object lists before it is used. */
+int referrers_reply(rcgc_heap *h, uint64_t addr, char *out, size_t size);
 
 #endif /* VIEWS_H */

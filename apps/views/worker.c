@@ -325,9 +325,6 @@ static void tally_survivors(rcgc_heap *h, view_stats *vs)
     free(c);
 }
 
-/* Names the application gives its module-level objects (app.c). */
-const char *app_root_name(const void *obj);
-
 /* "list <- dict <- module global 'cache'": from obj up its first referrer,
 ** at most 6 steps. A chain that ends without a referrer ends at an object
 ** held from outside the heap's tracked objects (a C global or a frame). */
@@ -821,6 +818,9 @@ static void apply_command(worker *w)
                               (unsigned)s->cmd_arg[2]);
         views_log("gc-command", "threshold %d,%d,%d", s->cmd_arg[0], s->cmd_arg[1],
                   s->cmd_arg[2]);
+        break;
+    case CMD_REFERRERS:
+        s->cmd_status = referrers_reply(w->heap, s->cmd_obj, s->cmd_reply, sizeof s->cmd_reply);
         break;
     default:
         break;
