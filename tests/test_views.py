@@ -269,6 +269,33 @@ def test_referrer_explorer(s):
           "census page lists a type's objects and asks for one object's chain")
 
 
+def bucket_top(v):
+    """v is the highest value of a log-linear latency bucket: v + 1 starts
+    the next bucket, so it has at most 4 significant bits (8 sub-buckets per
+    power of two); a power of two (the old buckets' bound) is not one."""
+    n = v + 1
+    shift = max(n.bit_length() - 4, 0)
+    return (n >> shift) << shift == n
+
+
+def test_latency_percentiles(s):
+    c = s.conn()
+    for _ in range(40):
+        s.request("GET", "/teach/materialise?n=2000", conn=c)
+    c.close()
+    st, h, d = s.json("GET", "/debug/views")
+    # A view slow enough (> 16 us) that a power of two is not a bucket top.
+    v = next(x for x in d["views"] if x["view"] == "teach_materialise")
+    check(d.get("latency_buckets") == 153 and "12.5%" in d.get("latency", ""),
+          "/debug/views describes the log-linear latency buckets")
+    check(v["requests"] >= 40 and 16 < v["p50_us"] <= v["p99_us"]
+          and bucket_top(v["p50_us"]) and bucket_top(v["p99_us"])
+          and v["p50_us"] <= 8 * v["avg_us"] + 16,
+          "p50/p99 are tops of log-linear buckets: %s/%s (avg %s)" % (v["p50_us"], v["p99_us"], v["avg_us"]))
+    check(all(bucket_top(x) for x in (15, 17, 1023, 1151, 1966079)) and not bucket_top(1024)
+          and not bucket_top(2048), "bucket_top itself")
+
+
 def test_concurrency(s):
     """32 clients at once, 25 keep-alive requests each: every answer is right,
     and both workers took some (one SO_REUSEPORT socket each)."""
@@ -606,6 +633,7 @@ def main():
     try:
         test_endpoints(s)
         test_referrer_explorer(s)
+        test_latency_percentiles(s)
         test_bad_input(s)
         test_concurrency(s)
         test_no_leak_on_bad_input(s)

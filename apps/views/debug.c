@@ -44,21 +44,6 @@ static void aggregate(worker_slot *out)
             stats_fold(out, &m->slots[i]);
 }
 
-static uint64_t lat_percentile(const view_stats *vs, double p)
-{
-    uint64_t total = 0, acc = 0;
-    for (int i = 0; i < VIEWS_LAT_BUCKETS; i++)
-        total += vs->lat[i];
-    if (!total)
-        return 0;
-    for (int i = 0; i < VIEWS_LAT_BUCKETS; i++) {
-        acc += vs->lat[i];
-        if ((double)acc >= p * (double)total)
-            return 1ull << i; /* the bucket's upper bound, microseconds */
-    }
-    return 1ull << (VIEWS_LAT_BUCKETS - 1);
-}
-
 static vobj *json_result(view_request *r, vbuf *b)
 {
     /* Pre-rendered JSON: handed to MHD as is. */
@@ -106,8 +91,8 @@ static void views_json(vbuf *b)
                     "\"retained_bytes\":%lld,"
                     "\"escapes\":%llu,\"leak\":%s,\"slope\":%.2f,\"internal\":%s",
                     (unsigned long long)vs->requests, (unsigned long long)vs->errors,
-                    (double)vs->time_us / n, (unsigned long long)lat_percentile(vs, 0.5),
-                    (unsigned long long)lat_percentile(vs, 0.99), (double)vs->allocs / n,
+                    (double)vs->time_us / n, (unsigned long long)lat_percentile(vs->lat, 0.5),
+                    (unsigned long long)lat_percentile(vs->lat, 0.99), (double)vs->allocs / n,
                     (double)vs->alloc_bytes / n, (unsigned long long)vs->alloc_bytes,
                     (double)vs->live_delta / n, (double)vs->traced_bytes_delta / n,
                     (unsigned long long)vs->peak_bytes, (unsigned long long)vs->sampled, (long long)vs->retained,
@@ -419,9 +404,13 @@ static vobj *view_views(view_request *r)
                 "objects after - before the view; retained_objects/bytes: net live blocks and bytes "
                 "(allocator statistics, atomic objects included) a sampled request added once its "
                 "garbage was collected, response body excluded; escapes: sampled requests that left "
-                "new tracked objects alive\",\"views\":",
+                "new tracked objects alive\",\"latency\":\"p50_us/p99_us: the highest value of the "
+                "histogram bucket the percentile falls in; 8 log-linear buckets per power of two "
+                "(1 us wide below 16 us), so at most 12.5%% above the true percentile; 2097152 "
+                "means 2^21 us or slower\",\"latency_buckets\":%d,\"views\":",
                 shm()->nworkers, cfg->leak_sample,
-                cfg->trace == TRACE_OFF ? "off" : cfg->trace == TRACE_EXACT ? "exact" : "sampled");
+                cfg->trace == TRACE_OFF ? "off" : cfg->trace == TRACE_EXACT ? "exact" : "sampled",
+                VIEWS_LAT_BUCKETS);
     views_json(&b);
     vbuf_puts(&b, "}\n");
     return json_result(r, &b);

@@ -41,9 +41,21 @@ struct MHD_Response;
 #define VIEWS_NAME_MAX 40
 /* Collector pause histogram: upper bounds in microseconds (Prometheus le). */
 #define VIEWS_PAUSE_BUCKETS 12
-/* Request latency histogram: bucket i counts requests of < 2^i microseconds;
-** the last bucket is everything slower (2^21 us is about 2 s). */
-#define VIEWS_LAT_BUCKETS 22
+/* Request latency histogram (latency.c), log-linear: one bucket per
+** microsecond below 8, then 8 sub-buckets per power of two up to 2^21 us
+** (about 2 s); the last bucket is everything slower. 153 buckets. */
+#define VIEWS_LAT_SUB_BITS 3
+#define VIEWS_LAT_SUB (1 << VIEWS_LAT_SUB_BITS)
+#define VIEWS_LAT_MAX_POW 21
+#define VIEWS_LAT_BUCKETS ((VIEWS_LAT_MAX_POW - VIEWS_LAT_SUB_BITS + 1) * VIEWS_LAT_SUB + 1)
+/* The bucket of a latency in microseconds; the lowest and highest value a
+** bucket counts (the last one: its lower bound for both); the p-quantile
+** (0..1) of a histogram as the highest value of its bucket, at most 12.5%
+** above the true one (0 when empty). */
+int lat_bucket(uint64_t us);
+uint64_t lat_bucket_lo(int i);
+uint64_t lat_bucket_hi(int i);
+uint64_t lat_percentile(const uint64_t *lat, double p);
 /* Collections kept per worker (a ring in shared memory) for
 ** /debug/gc/events, which the load harness polls to line collections up
 ** against request latency; the dashboard's pause timeline shows the last

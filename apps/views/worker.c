@@ -698,10 +698,7 @@ static enum MHD_Result handle(worker *w, struct MHD_Connection *c, const char *u
             vs->peak_bytes = pk;
         vs->traced_bytes_delta += (int64_t)traced1 - (int64_t)traced0;
     }
-    int lb = 0;
-    while (lb < VIEWS_LAT_BUCKETS - 1 && us >= (1ull << lb))
-        lb++;
-    vs->lat[lb]++;
+    vs->lat[lat_bucket(us)]++;
     w->slot->requests++;
     w->slot->bytes_out += out_len;
     log_request(w, method, url, rt->name, status, us, allocs, tracked, sampled ? &net : NULL,
