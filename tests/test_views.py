@@ -214,6 +214,8 @@ def test_endpoints(s):
     check(st == 200 and h["content-type"].startswith("text/html") and "<canvas" in page
           and "/debug/memory.json" in page and "http://" not in page.replace("http://'", ""),
           "/debug/memory is a self-contained HTML dashboard")
+    check('class="rss"' in page and 'hist.mem["rss" + w.index]' in page,
+          "the dashboard shows RSS per worker (table and chart series)")
 
 
 def test_referrer_explorer(s):

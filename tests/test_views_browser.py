@@ -169,6 +169,9 @@ def main():
               "the dashboard polled /debug/memory.json (%s times)" % (polls.group(1) if polls else 0))
         check("<td>teach_log_unbounded</td>" in dom, "the views table lists the loaded views")
         check('class="badge' in dom, "leak verdict badges rendered")
+        rss_cells = re.findall(r'<tr data-worker="\d+"><td>\d+</td><td>\d+</td><td class="rss">([^<]+)</td>', dom)
+        check(len(rss_cells) == 2 and all(re.match(r"[\d.]+ [KMG]i?B$", c) for c in rss_cells),
+              "the per-worker table shows each worker's RSS: %s" % rss_cells)
         if not check(os.path.exists(SHOT), "chromium wrote the screenshot %s" % SHOT):
             return 1
         w, h, rows = read_png(SHOT)
