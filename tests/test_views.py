@@ -230,7 +230,7 @@ def test_referrer_explorer(s):
           and all(o["obj"].startswith("0x") for o in lst["objects"]),
           "/debug/census/objects lists live lists with addresses")
     w, inc = lst["worker"], lst["incarnation"]
-    base = "/debug/referrers?worker=%d&incarnation=%d&obj=" % (w, inc)
+    base = "/debug/referrers?worker=%d&incarnation=%d&type=list&obj=" % (w, inc)
     found = None
     for o in lst["objects"]:
         st, h, d = s.json("GET", base + o["obj"])
@@ -255,6 +255,9 @@ def test_referrer_explorer(s):
         check(st == 404 and "error" in d, "an address inside an object: 404 %s" % d)
         st, h, d = s.json("GET", "/debug/referrers?worker=%d&incarnation=%d&obj=%s" % (w, inc + 7, found["obj"]))
         check(st == 404 and "gone" in d.get("error", ""), "a restarted worker's handle: object gone")
+        st, h, d = s.json("GET", base.replace("type=list", "type=dict") + found["obj"])
+        check(st == 404 and "now holds a list, not a dict" in d.get("error", ""),
+              "an address that holds another type now: object gone (%s)" % d)
     for addr in ("0x10", "0xdeadbeef", "0xffffffffffffffff"):
         st, h, d = s.json("GET", "/debug/referrers?worker=%d&obj=%s" % (w, addr))
         check(st == 404 and "error" in d, "garbage address %s: 404 with a JSON error" % addr)

@@ -276,6 +276,25 @@ static vobj *view_gc(view_request *r)
     return json_result(r, &b);
 }
 
+bool cmd_lock(worker_slot *s)
+{
+    uint64_t give_up = now_ns() + 3000000000u;
+    for (;;) {
+        uint64_t now = now_ns(), cur = __atomic_load_n(&s->cmd_lock, __ATOMIC_ACQUIRE);
+        /* Free, or its holder's 3 s ran out (it died holding it). */
+        if ((cur == 0 || cur < now) &&
+            __atomic_compare_exchange_n(&s->cmd_lock, &cur, now + 3000000000u, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return true;
+        if (now >= give_up)
+            return false;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void cmd_unlock(worker_slot *s) { __atomic_store_n(&s->cmd_lock, 0, __ATOMIC_RELEASE); }
+
 /* Apply a command here, or hand it to other workers and wait for them. */
 static void send_commands(view_request *r, uint32_t op, const int args[3], vbuf *b)
 {
@@ -316,7 +335,7 @@ static void send_commands(view_request *r, uint32_t op, const int args[3], vbuf 
             continue;
         }
         worker_slot *s = &m->slots[i];
-        if (s->state != SLOT_READY || s->pid <= 0)
+        if (s->state != SLOT_READY || s->pid <= 0 || !cmd_lock(s))
             continue;
         s->cmd_op = op;
         for (int k = 0; k < 3; k++)
@@ -348,6 +367,7 @@ static void send_commands(view_request *r, uint32_t op, const int args[3], vbuf 
         }
         vbuf_printf(b, "%s{\"worker\":%u,\"done\":%s}", first ? "" : ",", i,
                     m->slots[i].cmd_done == seqs[i] ? "true" : "false");
+        cmd_unlock(&m->slots[i]);
         first = false;
     }
     vbuf_puts(b, "]");
@@ -631,7 +651,7 @@ static vobj *view_census_objects(view_request *r)
         rcgc_gc_visit_objects(views_worker->heap, gens[k], list_visit, &l);
     }
     vbuf_printf(&b, "],\"count\":%llu,\"listed\":%llu,\"generation_frozen\":%d,"
-                    "\"referrers\":\"/debug/referrers?worker=%d&incarnation=%u&obj=ADDRESS\"}\n",
+                    "\"referrers\":\"/debug/referrers?worker=%d&incarnation=%u&type=TYPE&obj=ADDRESS\"}\n",
                 (unsigned long long)l.seen,
                 (unsigned long long)(l.seen < l.limit ? l.seen : l.limit), RCGC_GC_FROZEN,
                 views_worker->index, views_worker->slot->incarnation);
@@ -672,11 +692,17 @@ static int first_unseen(void *obj, void *arg)
 
 #define CHAIN_MAX 8
 
-int referrers_reply(rcgc_heap *h, uint64_t addr, char *out, size_t size)
+int referrers_reply(rcgc_heap *h, uint64_t addr, const char *type, char *out, size_t size)
 {
     if (!tracked_object(h, addr)) {
         snprintf(out, size, "object gone: %#llx is not a live tracked object of worker %d",
                  (unsigned long long)addr, views_worker->index);
+        return 404;
+    }
+    const char *now = rcgc_type_of((void *)(uintptr_t)addr)->name;
+    if (type && *type && strcmp(now, type) != 0) {
+        snprintf(out, size, "object gone: %#llx now holds a %s, not a %s", (unsigned long long)addr,
+                 now, type);
         return 404;
     }
     vbuf b;
@@ -745,8 +771,11 @@ static vobj *referrers_of(view_request *r, const char *objarg)
     shm_state *m = shm();
     long long target = req_query_int(r, "worker", views_worker->index, 0, (long long)m->nworkers - 1);
     long long inc = req_query_int(r, "incarnation", 0, 0, UINT32_MAX);
+    const char *type = req_query(r, "type");
     if (r->status)
         return NULL;
+    if (type && strlen(type) >= sizeof m->slots[0].cmd_type)
+        return view_fail(r, 404, "object gone: no type is called that");
     char *endp;
     errno = 0;
     unsigned long long addr = strtoull(objarg, &endp, 16);
@@ -760,14 +789,19 @@ static vobj *referrers_of(view_request *r, const char *objarg)
         return view_fail(r, 503, "out of memory");
     int status;
     if (target == views_worker->index)
-        status = referrers_reply(views_worker->heap, addr, reply, VIEWS_REPLY_MAX);
+        status = referrers_reply(views_worker->heap, addr, type, reply, VIEWS_REPLY_MAX);
     else {
         if (s->state != SLOT_READY) {
             free(reply);
             return view_fail(r, 404, "object gone: worker %lld is not serving", target);
         }
+        if (!cmd_lock(s)) {
+            free(reply);
+            return view_fail(r, 503, "worker %lld is busy with another command", target);
+        }
         s->cmd_op = CMD_REFERRERS;
         s->cmd_obj = addr;
+        snprintf(s->cmd_type, sizeof s->cmd_type, "%s", type ? type : "");
         __atomic_thread_fence(__ATOMIC_RELEASE);
         uint32_t seq = s->cmd_seq + 1;
         s->cmd_seq = seq;
@@ -778,6 +812,7 @@ static vobj *referrers_of(view_request *r, const char *objarg)
             nanosleep(&ts, NULL);
         }
         if (s->cmd_done != seq) {
+            cmd_unlock(s);
             free(reply);
             return view_fail(r, 504, "worker %lld did not answer within 2 s", target);
         }
@@ -785,6 +820,7 @@ static vobj *referrers_of(view_request *r, const char *objarg)
         status = s->cmd_status;
         memcpy(reply, s->cmd_reply, VIEWS_REPLY_MAX);
         reply[VIEWS_REPLY_MAX - 1] = '\0';
+        cmd_unlock(s);
     }
     if (status != 200) {
         view_fail(r, status, "%s", reply);

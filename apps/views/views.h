@@ -341,9 +341,14 @@ typedef struct worker_slot {
     uint32_t cmd_op;
     int32_t cmd_arg[3];
     uint64_t cmd_obj;          /* CMD_REFERRERS: the address asked about */
+    char cmd_type[VIEWS_NAME_MAX]; /* CMD_REFERRERS: its expected type ("" = any) */
     int32_t cmd_status;        /* CMD_REFERRERS: HTTP status of the answer */
     char cmd_reply[VIEWS_REPLY_MAX]; /* its JSON fields, or the error message */
     volatile uint32_t cmd_seq, cmd_done;
+    /* Held (CLOCK_MONOTONIC expiry in ns; 0 = free) by the one worker writing
+    ** a command into this slot and waiting for it, so two senders never mix
+    ** their arguments; a holder that died lets it expire. */
+    uint64_t cmd_lock;
 } worker_slot;
 
 typedef struct shm_state {
@@ -424,8 +429,13 @@ void referrer_chain(rcgc_heap *h, void *obj, char *out, size_t size);
 const char *app_root_name(const void *obj);
 /* The referrer chain of the object at addr in this worker's heap: 200 and
 ** JSON object fields (no braces) in out, or 404 and an error message when
-** addr is not a live tracked object of the heap. addr is validated through
+** addr is not a live tracked object of the heap (or not of type 'type',
+** when given: its object died and another took the address). addr is validated through
 ** rcgc_owns and the collector's object lists before it is used. */
-int referrers_reply(rcgc_heap *h, uint64_t addr, char *out, size_t size);
+int referrers_reply(rcgc_heap *h, uint64_t addr, const char *type, char *out, size_t size);
+/* Take and release a worker slot's command lock (cmd_lock): false when
+** another sender kept it for 3 s. */
+bool cmd_lock(worker_slot *s);
+void cmd_unlock(worker_slot *s);
 
 #endif /* VIEWS_H */

@@ -817,7 +817,9 @@ static void apply_command(worker *w)
                   s->cmd_arg[2]);
         break;
     case CMD_REFERRERS:
-        s->cmd_status = referrers_reply(w->heap, s->cmd_obj, s->cmd_reply, sizeof s->cmd_reply);
+        s->cmd_type[sizeof s->cmd_type - 1] = '\0';
+        s->cmd_status = referrers_reply(w->heap, s->cmd_obj, s->cmd_type, s->cmd_reply,
+                                        sizeof s->cmd_reply);
         break;
     default:
         break;
