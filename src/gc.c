@@ -616,7 +616,7 @@ static void debug_list(rcgc_heap *heap, rcgc__head *l, const char *what)
 ** work over the automatic steps instead of concentrating it in one pause. */
 #define INC_WORK_FACTOR 4
 /* Percentage of the remaining pause budget an increment is planned for. */
-#define INC_BUDGET_SHARE 60
+#define INC_BUDGET_SHARE 45
 /* Smallest increment, so that a round always progresses. */
 #define INC_MIN_OBJECTS 256
 
