@@ -251,7 +251,7 @@ static inline size_t slot_home(const rcgc__trace *t, uint32_t domain, uintptr_t 
     return (size_t)(h >> 32) & (t->cap - 1);
 }
 
-static rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
+static inline rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
 {
     if (!t->count)
         return NULL;
@@ -284,11 +284,9 @@ static inline void trace_delete(rcgc__trace *t, rcgc__tentry *e)
     t->count--;
 }
 
-static bool traces_reserve(rcgc_heap *heap)
+static bool traces_grow(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
-    if ((t->count + 1) * 4 <= t->cap * 3)
-        return true;
     size_t cap = t->cap ? t->cap * 2 : TRACES_INITIAL;
     rcgc__tentry *nt = rcgc__trace_alloc(heap, cap * sizeof *nt);
     if (!nt)
@@ -310,12 +308,19 @@ static bool traces_reserve(rcgc_heap *heap)
     return true;
 }
 
+/* Room for one more trace (the table stays at most 3/4 full). */
+static inline bool traces_reserve(rcgc_heap *heap)
+{
+    const rcgc__trace *t = heap->trace;
+    return (t->count + 1) * 4 <= t->cap * 3 || traces_grow(heap);
+}
+
 static inline double weighted(const rcgc__tentry *e)
 {
     return (double)e->size * (double)e->weight;
 }
 
-static void account_add(rcgc__trace *t, const rcgc__tentry *e)
+static inline void account_add(rcgc__trace *t, const rcgc__tentry *e)
 {
     if (e->weight == 1.0f)
         t->current += e->size;
@@ -325,15 +330,16 @@ static void account_add(rcgc__trace *t, const rcgc__tentry *e)
         t->peak = t->current;
 }
 
-static void account_remove(rcgc__trace *t, const rcgc__tentry *e)
+static inline void account_remove(rcgc__trace *t, const rcgc__tentry *e)
 {
     size_t w = e->weight == 1.0f ? e->size : (size_t)llround(weighted(e));
     t->current = w <= t->current ? t->current - w : 0;
 }
 
 /* Insert or replace the trace of (domain, ptr). false: out of memory. */
-static bool trace_put(rcgc_heap *heap, uint32_t domain, uintptr_t ptr, size_t size,
-                      const struct rcgc_traceback *tb, float weight)
+static RCGC__ALWAYS_INLINE bool trace_put(rcgc_heap *heap, uint32_t domain, uintptr_t ptr,
+                                          size_t size, const struct rcgc_traceback *tb,
+                                          float weight)
 {
     rcgc__trace *t = heap->trace;
     /* One probe finds the key or the free slot that ends its cluster; the
@@ -369,10 +375,29 @@ static bool trace_put(rcgc_heap *heap, uint32_t domain, uintptr_t ptr, size_t si
 /* Frames, most recent first: the call site, then native frames (native
 ** mode), then host frames innermost first. Truncated to max_frames;
 ** total_nframe counts them all. NULL: out of memory. */
-static const struct rcgc_traceback *capture(rcgc_heap *heap)
+/* The call site's one frame, interned, into its site-cache slot c. */
+static const struct rcgc_traceback *capture_site(rcgc_heap *heap, struct rcgc__sitecache *c,
+                                                 uint32_t total)
 {
     rcgc__trace *t = heap->trace;
-    /* Fast path: one frame from a call site (the 1-frame mode). */
+    rcgc__frame f = {t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
+                     (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
+    const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
+    if (tb) {
+        c->site = t->site;
+        c->total = total;
+        c->tb = tb;
+    }
+    return tb;
+}
+
+static const struct rcgc_traceback *capture_frames(rcgc_heap *heap);
+
+static inline const struct rcgc_traceback *capture(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
+    /* Fast path: one frame from a call site (the 1-frame mode), from the
+    ** site cache. */
     if (t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
         uint32_t total = 1 + (uint32_t)t->nhframes;
         size_t k = ((uintptr_t)t->site.file >> 3 ^ (uintptr_t)t->site.line * 0x9E37u) &
@@ -381,16 +406,15 @@ static const struct rcgc_traceback *capture(rcgc_heap *heap)
         if (c->tb && c->site.file == t->site.file && c->site.line == t->site.line &&
             c->site.func == t->site.func && c->total == total)
             return c->tb;
-        rcgc__frame f = {t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
-                         (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
-        const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
-        if (tb) {
-            c->site = t->site;
-            c->total = total;
-            c->tb = tb;
-        }
-        return tb;
+        return capture_site(heap, c, total);
     }
+    return capture_frames(heap);
+}
+
+/* Every other mode: call site, native frames, host frames. */
+static const struct rcgc_traceback *capture_frames(rcgc_heap *heap)
+{
+    rcgc__trace *t = heap->trace;
     rcgc__frame *f = t->scratch;
     unsigned n = 0, total = 0, max = t->max_frames;
     if (t->site.file && !t->native) {
@@ -470,48 +494,11 @@ static inline rcgc__freed *freed_slot(const rcgc__trace *t, uintptr_t ptr)
 /* Hooks                                                                 */
 /* ===================================================================== */
 
-/* Exact mode, the table has room: insert a trace of weight 1 in the heap's
-** domain without trace_put's weight handling. false (nothing done) when
-** the key is present already: trace_put replaces it. */
-static inline bool trace_insert_exact(rcgc__trace *t, uintptr_t ptr, size_t size,
-                                      const struct rcgc_traceback *tb)
-{
-    size_t mask = t->cap - 1;
-    size_t i = slot_home(t, RCGC_TRACE_DOMAIN_HEAP, ptr);
-    for (; t->traces[i].tb; i = (i + 1) & mask)
-        if (t->traces[i].ptr == ptr && t->traces[i].domain == RCGC_TRACE_DOMAIN_HEAP)
-            return false;
-    rcgc__tentry *e = &t->traces[i];
-    e->ptr = ptr;
-    e->tb = tb;
-    e->size = size;
-    e->domain = RCGC_TRACE_DOMAIN_HEAP;
-    e->tag = t->ntags ? (uint16_t)t->tagstack[t->ntags - 1] : 0;
-    e->weight = 1.0f;
-    t->count++;
-    t->current += size;
-    if (t->current > t->peak)
-        t->peak = t->current;
-    return true;
-}
-
 int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
 {
     rcgc__trace *t = heap->trace;
     if (t->busy)
         return 0;
-    if (!t->sample_mean && !t->freed && (t->count + 1) * 4 <= t->cap * 3 &&
-        t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
-        /* The common exact 1-frame case: the call site's traceback from
-        ** the site cache, one probe of the table. */
-        size_t k = ((uintptr_t)t->site.file >> 3 ^ (uintptr_t)t->site.line * 0x9E37u) &
-                   (RCGC__SITECACHE - 1);
-        const struct rcgc__sitecache *c = &t->sitecache[k];
-        if (c->tb && c->site.file == t->site.file && c->site.line == t->site.line &&
-            c->site.func == t->site.func && c->total == 1u + (uint32_t)t->nhframes &&
-            trace_insert_exact(t, (uintptr_t)ptr, size, c->tb))
-            return 1;
-    }
     if (t->freed) { /* the address is reused: its freed block's trace goes */
         rcgc__freed *k = freed_slot(t, (uintptr_t)ptr);
         if (k->ptr == (uintptr_t)ptr)
@@ -520,35 +507,25 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
     float w = sample_weight(t, size);
     if (w == 0.0f)
         return 0;
-    t->busy = true;
+    /* No busy flag here: the tracer's own allocations (interning, table
+    ** growth) go through rcgc__trace_alloc, which sets it. */
     const struct rcgc_traceback *tb = capture(heap);
     bool ok = tb && trace_put(heap, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr, size, tb, w);
-    t->busy = false;
     return ok ? 1 : -1;
 }
 
 void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
 {
     rcgc__trace *t = heap->trace;
-    if (t->busy || !t->count)
+    if (t->busy)
         return;
-    /* trace_find, inline: every traced free passes here. */
-    size_t mask = t->cap - 1;
-    rcgc__tentry *e;
-    for (size_t i = slot_home(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);; i = (i + 1) & mask) {
-        e = &t->traces[i];
-        if (!e->tb)
-            return;
-        if (e->ptr == (uintptr_t)ptr && e->domain == RCGC_TRACE_DOMAIN_HEAP)
-            break;
-    }
-    if (t->freed)
-        *freed_slot(t, e->ptr) = (rcgc__freed){e->ptr, e->tb};
-    if (e->weight == 1.0f)
-        t->current = e->size <= t->current ? t->current - e->size : 0;
-    else
+    rcgc__tentry *e = trace_find(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
+    if (e) {
+        if (t->freed)
+            *freed_slot(t, e->ptr) = (rcgc__freed){e->ptr, e->tb};
         account_remove(t, e);
-    trace_delete(t, e);
+        trace_delete(t, e);
+    }
 }
 
 void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp, size_t size)
