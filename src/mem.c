@@ -280,13 +280,10 @@ void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
 {
     struct rcgc__mem *m = &heap->mem;
     if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug && !heap->trace)) {
-        struct rcgc__pool *p = m->used[RCGC__FAM_RAW][rcgc__size_class(bytes)];
-        uint64_t n = m->nallocs + 1;
-        if (RCGC__LIKELY(p != NULL && n < m->fail_first)) {
-            bool zero;
-            m->nallocs = n;
-            return rcgc__pool_take_from(m, p, &zero);
-        }
+        bool zero;
+        void *b = rcgc__pool_alloc_fast(m, RCGC__FAM_RAW, rcgc__size_class(bytes), &zero);
+        if (RCGC__LIKELY(b != NULL))
+            return b;
     }
     return malloc_slow(heap, bytes);
 }

@@ -211,7 +211,6 @@ void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p);
 void rcgc__pool_drop_empty(struct rcgc__mem *m);
 /* Free segments of the arena holding 'seg'; free segments of the arena the
 ** next one-segment allocation would use (64 when a new arena is needed). */
-unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg);
 unsigned rcgc__seg_next_nfree(const struct rcgc__mem *m);
 /* The one used segment of the arena holding region address 'addr' when
 ** the arena is in use and has exactly one, else NULL. */
@@ -333,10 +332,14 @@ static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool 
 }
 
 /* True iff segment 'seg' is the only used segment of its arena. */
-static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
+static inline unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg)
 {
     uintptr_t off = (uintptr_t)seg - (uintptr_t)m->base;
-    return m->arenas[off >> 20].nfree == RCGC__ARENA_SEGS - 1;
+    return m->arenas[off >> 20].nfree;
+}
+static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
+{
+    return rcgc__seg_arena_nfree(m, seg) == RCGC__ARENA_SEGS - 1;
 }
 
 /* Return b, a live block of pool p (the caller checked). */
@@ -361,6 +364,34 @@ static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, vo
     }
 }
 
+
+/* A block of class 'cls' and family 'fam' from the class's first pool,
+** counted for fault injection; NULL when the slow path must run (no pool
+** yet, or fault injection armed). The caller checked size and debug mode. */
+static RCGC__ALWAYS_INLINE void *rcgc__pool_alloc_fast(struct rcgc__mem *m, unsigned fam,
+                                                       unsigned cls, bool *zero)
+{
+    struct rcgc__pool *p = m->used[fam][cls];
+    uint64_t n = m->nallocs + 1;
+    if (RCGC__UNLIKELY(p == NULL || n >= m->fail_first))
+        return NULL;
+    m->nallocs = n;
+    return rcgc__pool_take_from(m, p, zero);
+}
+
+/* The pool of family 'fam' whose live block starts at p, p being inside a
+** used pool segment of this heap (the caller knows): a 16-bit header test
+** and one live-map bit; NULL for another family, a run, a freed or interior
+** pointer. */
+static inline struct rcgc__pool *rcgc__pool_of_block(const void *p, unsigned fam)
+{
+    struct rcgc__pool *pool = (struct rcgc__pool *)((uintptr_t)p & ~(uintptr_t)(RCGC__SEG_BYTES - 1));
+    uint16_t tag;
+    memcpy(&tag, &pool->kind, sizeof tag); /* kind and family */
+    if (tag != (uint16_t)(RCGC__SEG_POOL | fam << 8) || !rcgc__live_get(pool, p))
+        return NULL;
+    return pool;
+}
 
 /* Zero a block of class 'cls': constant sizes for the common classes, a
 ** few inline stores instead of a call to memset. */
@@ -387,12 +418,9 @@ static RCGC__ALWAYS_INLINE void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, s
 {
     if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug)) {
         unsigned cls = rcgc__size_class(bytes);
-        struct rcgc__pool *p = m->used[RCGC__FAM_OBJ][cls];
-        uint64_t n = m->nallocs + 1;
-        if (RCGC__LIKELY(p != NULL && n < m->fail_first)) {
-            bool zero;
-            m->nallocs = n;
-            void *b = rcgc__pool_take_from(m, p, &zero);
+        bool zero;
+        void *b = rcgc__pool_alloc_fast(m, RCGC__FAM_OBJ, cls, &zero);
+        if (RCGC__LIKELY(b != NULL)) {
             if (!zero)
                 rcgc__zero_block(b, cls);
             return b;
@@ -404,11 +432,8 @@ static RCGC__ALWAYS_INLINE void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, s
 ** its type): the pool is found by masking, without the arena table. */
 static RCGC__ALWAYS_INLINE void rcgc__mem_obj_free_fast(struct rcgc__mem *m, void *p)
 {
-    struct rcgc__pool *pool = (struct rcgc__pool *)((uintptr_t)p & ~(uintptr_t)(RCGC__SEG_BYTES - 1));
-    uint16_t tag;
-    memcpy(&tag, &pool->kind, sizeof tag); /* kind and family */
-    if (RCGC__LIKELY(!m->debug && tag == (uint16_t)(RCGC__SEG_POOL | RCGC__FAM_OBJ << 8) &&
-                     rcgc__live_get(pool, p))) {
+    struct rcgc__pool *pool;
+    if (RCGC__LIKELY(!m->debug && (pool = rcgc__pool_of_block(p, RCGC__FAM_OBJ)) != NULL)) {
         rcgc__pool_give(m, pool, p);
         return;
     }
@@ -429,12 +454,7 @@ static inline struct rcgc__pool *rcgc__pool_of_live(const struct rcgc__mem *m, c
     unsigned s = (unsigned)(off >> 14) & (RCGC__ARENA_SEGS - 1);
     if (!((a->head >> s) & 1)) /* 'head' is 0 unless the arena is ACTIVE */
         return NULL;
-    struct rcgc__pool *pool = (struct rcgc__pool *)((uintptr_t)p & ~(uintptr_t)(RCGC__SEG_BYTES - 1));
-    uint16_t tag;
-    memcpy(&tag, &pool->kind, sizeof tag); /* kind and family */
-    if (tag != (uint16_t)(RCGC__SEG_POOL | fam << 8) || !rcgc__live_get(pool, p))
-        return NULL;
-    return pool;
+    return rcgc__pool_of_block(p, fam);
 }
 
 #endif

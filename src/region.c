@@ -427,12 +427,6 @@ static void decommit_segments(struct rcgc__mem *m, struct rcgc__arena *a, void *
 ** more than the memory is worth). */
 #define DECOMMIT_MIN_SEGS 4u
 
-unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg)
-{
-    size_t off = (size_t)((const char *)seg - (const char *)m->base);
-    return A(m, (uint32_t)(off / ARENA))->nfree;
-}
-
 void *rcgc__seg_sole(const struct rcgc__mem *m, const void *addr)
 {
     size_t off = (size_t)((const char *)addr - (const char *)m->base);
