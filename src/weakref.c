@@ -98,22 +98,30 @@ static const rcgc_type *type_of_head(rcgc_heap *heap, const rcgc__head *h)
 
 /* Created on first use and never freed: the types in it must outlive
 ** every object (the region goes back to the OS with it). */
-static weak_state *state_get(rcgc_heap *heap)
+static weak_state *state_new(rcgc_heap *heap)
 {
-    if (!heap->weak) {
-        weak_state *st = rcgc_calloc(heap, 1, sizeof(weak_state));
-        if (!st)
-            return NULL;
-        types_init(st->types);
-        heap->weak = st;
-    }
-    return heap->weak;
+    weak_state *st = rcgc_calloc(heap, 1, sizeof(weak_state));
+    if (!st)
+        return NULL;
+    types_init(st->types);
+    heap->weak = st;
+    return st;
+}
+
+static inline weak_state *state_get(rcgc_heap *heap)
+{
+    return heap->weak ? heap->weak : state_new(heap);
+}
+
+static inline const rcgc_type *weak_type(rcgc_heap *heap, int which)
+{
+    weak_state *st = state_get(heap);
+    return st ? &st->types[which] : NULL;
 }
 
 const rcgc_type *rcgc__weak_type(rcgc_heap *heap, int which)
 {
-    weak_state *st = state_get(heap);
-    return st ? &st->types[which] : NULL;
+    return weak_type(heap, which);
 }
 
 static bool head_is(rcgc_heap *heap, const rcgc__head *h, int which)
@@ -216,12 +224,18 @@ static rcgc_status rehash(rcgc_heap *heap, weak_state *st, size_t cap)
     return RCGC_OK;
 }
 
+/* n more entries keep the side table at most half full. */
+static inline bool has_room(const weak_state *st, size_t n)
+{
+    return ((size_t)st->used + n) * 2 <= st->cap;
+}
+
 rcgc_status rcgc__weak_reserve(rcgc_heap *heap, size_t n)
 {
     weak_state *st = state_get(heap);
     if (!st)
         return RCGC_ENOMEM;
-    if (((size_t)st->used + n) * 2 <= st->cap)
+    if (has_room(st, n))
         return RCGC_OK;
     size_t cap = st->cap ? st->cap : 16;
     while (((size_t)st->used + n) * 2 > cap)
@@ -298,7 +312,7 @@ void rcgc__wnode_unlink(rcgc_heap *heap, rcgc__wnode *node)
     st->nnodes--;
 }
 
-rcgc_status rcgc__weak_check_referent(rcgc_heap *heap, const void *obj, const char *what)
+rcgc_status rcgc__weak_referent_error(rcgc_heap *heap, const void *obj, const char *what)
 {
     if (!obj) {
         rcgc_heap_printf(heap, "%s: NULL object\n", what);
@@ -515,21 +529,12 @@ bool rcgc_weakref_is(const void *obj)
 rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
                                void *cb_arg)
 {
-    /* The common case checked inline: a live object of this heap whose
-    ** type supports weak references; anything else takes the full check
-    ** (its messages and panics). */
-    const rcgc__head *oh = obj ? rcgc__head_of(obj) : NULL;
-    if (!oh || rcgc__mem_heap_of(obj) != heap || oh->type_ == 0 || oh->type_ >= heap->ntypes ||
-        !(heap->types[oh->type_]->flags & RCGC_TYPE_WEAKREFABLE) || oh->refcnt_ == 0) {
-        if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
-            return NULL;
-    }
+    if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
+        return NULL;
     struct rcgc_weakref *wr;
     if (!cb && (wr = find_basic(heap, obj)) != NULL)
         return rcgc_ref(wr);
-    weak_state *ws = heap->weak;
-    const rcgc_type *t = ws ? &ws->types[cb ? RCGC__WT_REF_CB : RCGC__WT_REF]
-                            : rcgc__weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
+    const rcgc_type *t = weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
     if (!t)
         return NULL;
     /* Untraced, skip the call-site wrapper (it only matters to the tracer). */
@@ -545,8 +550,7 @@ rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback
             return rcgc_ref(basic);
         }
     }
-    weak_state *st = heap->weak; /* made by rcgc__weak_type */
-    if (((size_t)st->used + 1) * 2 > st->cap && rcgc__weak_reserve(heap, 1) != RCGC_OK) {
+    if (!has_room(heap->weak, 1) && rcgc__weak_reserve(heap, 1) != RCGC_OK) {
         rcgc_unref(wr);
         return NULL;
     }

@@ -84,7 +84,19 @@ void rcgc__wnode_unlink(rcgc_heap *heap, rcgc__wnode *node);
 /* RCGC_OK if obj may get a new weak reference now (weakrefable type, not
 ** dying); RCGC_EINVAL otherwise, with a message through the output hook
 ** naming 'what' (the API call). */
-rcgc_status rcgc__weak_check_referent(rcgc_heap *heap, const void *obj, const char *what);
+rcgc_status rcgc__weak_referent_error(rcgc_heap *heap, const void *obj, const char *what);
+static inline rcgc_status rcgc__weak_check_referent(rcgc_heap *heap, const void *obj,
+                                                    const char *what)
+{
+    /* The common case inline: a live object of this heap whose type
+    ** supports weak references. Anything else is reported (or panics)
+    ** out of line. */
+    const rcgc__head *h = obj ? rcgc__head_of(obj) : NULL;
+    if (h && rcgc__mem_heap_of(obj) == heap && h->type_ != 0 && h->type_ < heap->ntypes &&
+        (heap->types[h->type_]->flags & RCGC_TYPE_WEAKREFABLE) && h->refcnt_ != 0)
+        return RCGC_OK;
+    return rcgc__weak_referent_error(heap, obj, what);
+}
 /* True if the object is alive for weak purposes (refcount > 0). */
 static inline bool rcgc__weak_alive(const void *obj)
 {
