@@ -856,6 +856,12 @@ static size_t build_increment(rcgc_heap *heap, rcgc__head *set, size_t limit)
     return c.n;
 }
 
+/* Measured cost of an increment per object (ns), 100 before any. */
+static double inc_cost_per_obj(const rcgc__gc_state *gc)
+{
+    return gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
+}
+
 static size_t collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work)
 {
     rcgc__gc_state *gc = &heap->gc;
@@ -870,7 +876,7 @@ static size_t collect_increment(rcgc_heap *heap, uint64_t budget_ns, size_t work
     uint64_t t0 = now_ns();
     /* The work owed (see INC_WORK_FACTOR), but never more than the budget
     ** allows at the measured cost per object. */
-    double per_obj = gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
+    double per_obj = inc_cost_per_obj(gc);
     double k = (double)budget_ns / per_obj;
     size_t limit = k < (double)work ? (size_t)k : work;
     if (limit < INC_MIN_OBJECTS)
@@ -945,7 +951,7 @@ static void collect_generations(rcgc_heap *heap)
         ** the whole budget) instead of overrunning this one; after a few
         ** such steps in a row (a budget too small for any increment) the
         ** smallest one runs anyway, so the old generation always progresses. */
-        double per_obj = gc->inc_ns_per_obj > 0 ? gc->inc_ns_per_obj : 100.0;
+        double per_obj = inc_cost_per_obj(gc);
         if ((double)budget >= per_obj * INC_MIN_OBJECTS || gc->inc_deferred_run >= 4) {
             gc->inc_deferred_run = 0;
             gc->collecting = true;
