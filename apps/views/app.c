@@ -453,6 +453,15 @@ static void plain_clear(void *o)
 static const rcgc_type plain_node_type = {
     .name = "plain_node", .size = sizeof(plain_node), .clear = plain_clear};
 
+/* The answer of the cycle teaching views: how many, and the lesson. */
+static vobj *cycles_answer(view_request *r, long long n, const char *lesson)
+{
+    vobj *d = v_dict(r->heap);
+    v_set_int(d, "cycles_made", n);
+    v_set_str(d, "lesson", lesson);
+    return d;
+}
+
 static vobj *view_cycle_collected(view_request *r)
 {
     long long n = req_query_int(r, "n", 100, 0, 100000);
@@ -470,11 +479,8 @@ static vobj *view_cycle_collected(view_request *r)
         v_xunref(parent);
         v_xunref(child);
     }
-    vobj *d = v_dict(r->heap);
-    v_set_int(d, "cycles_made", n);
-    v_set_str(d, "lesson", "parent <-> child cycles: refcounting cannot free them, the cycle "
-                           "collector does at the next collection");
-    return d;
+    return cycles_answer(r, n, "parent <-> child cycles: refcounting cannot free them, the "
+                               "cycle collector does at the next collection");
 }
 
 static vobj *view_cycle_leak(view_request *r)
@@ -497,11 +503,8 @@ static vobj *view_cycle_leak(view_request *r)
         rcgc_unref(a);
         rcgc_unref(b);
     }
-    vobj *d = v_dict(r->heap);
-    v_set_int(d, "cycles_made", n);
-    v_set_str(d, "lesson", "the same cycle through a type without traverse: invisible to the "
-                           "collector, it leaks as in any plain refcounted library");
-    return d;
+    return cycles_answer(r, n, "the same cycle through a type without traverse: invisible "
+                               "to the collector, it leaks as in any plain refcounted library");
 }
 
 /* --- cycles with the collector disabled ------------------------------ */
