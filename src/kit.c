@@ -21,13 +21,23 @@ const char rcgc__kit_bool_name[] = "bool";
 const char rcgc__kit_int_name[] = "int";
 const char rcgc__kit_float_name[] = "float";
 
-static const rcgc_type *atomic_type(rcgc_heap *heap, const char *name, size_t size)
+const rcgc_type *rcgc__kit_type(rcgc_heap *heap, const char *name, size_t size,
+                                size_t itemsize, int (*traverse)(void *, rcgc_visit_fn, void *),
+                                void (*clear)(void *))
 {
     rcgc_type t;
     memset(&t, 0, sizeof t);
     t.name = name;
     t.size = size;
+    t.itemsize = itemsize;
+    t.traverse = traverse;
+    t.clear = clear;
     return rcgc_type_register(heap, &t);
+}
+
+static const rcgc_type *atomic_type(rcgc_heap *heap, const char *name, size_t size)
+{
+    return rcgc__kit_type(heap, name, size, 0, NULL, NULL);
 }
 
 bool rcgc__kit_types_init(rcgc_kit *kit)

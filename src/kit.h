@@ -127,6 +127,10 @@ extern const char rcgc__kit_dict_name[];
 /* Fill kit->types; false when out of memory. */
 bool rcgc__kit_types_init(rcgc_kit *kit);
 const rcgc_type *rcgc__kit_str_types(rcgc_heap *heap, const rcgc_type **bytes);
+/* A kit type registered with the heap (a heap-owned copy). */
+const rcgc_type *rcgc__kit_type(rcgc_heap *heap, const char *name, size_t size,
+                                size_t itemsize, int (*traverse)(void *, rcgc_visit_fn, void *),
+                                void (*clear)(void *));
 const rcgc_type *rcgc__kit_list_type_make(rcgc_heap *heap);
 const rcgc_type *rcgc__kit_dict_type_make(rcgc_heap *heap);
 

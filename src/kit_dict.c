@@ -72,13 +72,8 @@ const char rcgc__kit_dict_name[] = "dict";
 
 const rcgc_type *rcgc__kit_dict_type_make(rcgc_heap *heap)
 {
-    rcgc_type t;
-    memset(&t, 0, sizeof t);
-    t.name = rcgc__kit_dict_name;
-    t.size = sizeof(kit_dict);
-    t.traverse = dict_traverse;
-    t.clear = dict_clear;
-    return rcgc_type_register(heap, &t);
+    return rcgc__kit_type(heap, rcgc__kit_dict_name, sizeof(kit_dict), 0, dict_traverse,
+                          dict_clear);
 }
 
 static bool is_dict(const void *obj) { return rcgc__kit_is(obj, rcgc__kit_dict_name); }

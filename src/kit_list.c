@@ -37,13 +37,8 @@ const char rcgc__kit_list_name[] = "list";
 
 const rcgc_type *rcgc__kit_list_type_make(rcgc_heap *heap)
 {
-    rcgc_type t;
-    memset(&t, 0, sizeof t);
-    t.name = rcgc__kit_list_name;
-    t.size = sizeof(kit_list);
-    t.traverse = list_traverse;
-    t.clear = list_clear;
-    return rcgc_type_register(heap, &t);
+    return rcgc__kit_type(heap, rcgc__kit_list_name, sizeof(kit_list), 0, list_traverse,
+                          list_clear);
 }
 
 static bool is_list(const void *obj) { return rcgc__kit_is(obj, rcgc__kit_list_name); }

@@ -15,14 +15,8 @@ const char rcgc__kit_bytes_name[] = "bytes";
 
 const rcgc_type *rcgc__kit_str_types(rcgc_heap *heap, const rcgc_type **bytes)
 {
-    rcgc_type t;
-    memset(&t, 0, sizeof t);
-    t.name = rcgc__kit_bytes_name;
-    t.size = sizeof(kit_str);
-    t.itemsize = 1;
-    *bytes = rcgc_type_register(heap, &t);
-    t.name = rcgc__kit_str_name;
-    return rcgc_type_register(heap, &t);
+    *bytes = rcgc__kit_type(heap, rcgc__kit_bytes_name, sizeof(kit_str), 1, NULL, NULL);
+    return rcgc__kit_type(heap, rcgc__kit_str_name, sizeof(kit_str), 1, NULL, NULL);
 }
 
 /* ===================================================================== */
