@@ -4,22 +4,17 @@ under CPython 3.11's tracemalloc.
   trace_cpython.py slowdown FRAMES N   FRAMES: 1, 25 (tracemalloc.start(FRAMES))
   trace_cpython.py snapshot N          take_snapshot() + statistics('lineno')
 Prints the same non-SAMPLE lines as the C side and a SAMPLE line."""
+import os
 import sys
 import time
 import tracemalloc
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from anchor import count_arg as arg  # noqa: E402
+
 
 class Node:
     __slots__ = ("a", "b")
-
-
-def arg(s):
-    s = s.strip()
-    if s.endswith("M"):
-        return int(s[:-1]) * 1_000_000
-    if s.endswith("k"):
-        return int(s[:-1]) * 1000
-    return int(s)
 
 
 def churn(n):

@@ -1,24 +1,19 @@
 """weakref_cpython.py -- the anchor side of bench_weakref.c: CPython's
 weakref.ref and WeakValueDictionary on the same workloads (see the C file).
 Prints the same non-SAMPLE lines and 'SAMPLE ns_per_op=...'."""
+import os
 import sys
 import time
 import weakref
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from anchor import count_arg as arg  # noqa: E402
 
 LIVE, KEYS, RING = 1000, 2000, 1000
 
 
 class Obj:
     __slots__ = ("x", "__weakref__")
-
-
-def arg(s):
-    s = s.strip()
-    if s.endswith("M"):
-        return int(s[:-1]) * 1_000_000
-    if s.endswith("k"):
-        return int(s[:-1]) * 1000
-    return int(s)
 
 
 def create_get_drop(n):
