@@ -44,6 +44,16 @@ void *rcgc__trace_alloc(rcgc_heap *heap, size_t bytes)
     return p;
 }
 
+void *rcgc__trace_calloc(rcgc_heap *heap, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = rcgc__trace_alloc(heap, n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
 void rcgc__trace_free(rcgc_heap *heap, void *p, size_t bytes)
 {
     if (!p)
@@ -155,10 +165,9 @@ const char *rcgc__trace_intern(rcgc_heap *heap, const char *s)
     rcgc__strpool *sp = &t->strings;
     if ((sp->count + 1) * 4 > sp->cap * 3) {
         size_t cap = sp->cap ? sp->cap * 2 : STRINGS_INITIAL;
-        const char **slots = rcgc__trace_alloc(heap, cap * sizeof *slots);
+        const char **slots = rcgc__trace_calloc(heap, cap, sizeof *slots);
         if (!slots)
             return NULL;
-        memset(slots, 0, cap * sizeof *slots);
         for (size_t i = 0; i < sp->cap; i++) {
             if (!sp->slots[i])
                 continue;
@@ -193,10 +202,9 @@ static bool tbs_grow(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
     size_t cap = t->tbcap ? t->tbcap * 2 : TBS_INITIAL;
-    struct rcgc_traceback **tbs = rcgc__trace_alloc(heap, cap * sizeof *tbs);
+    struct rcgc_traceback **tbs = rcgc__trace_calloc(heap, cap, sizeof *tbs);
     if (!tbs)
         return false;
-    memset(tbs, 0, cap * sizeof *tbs);
     for (size_t i = 0; i < t->tbcap; i++) {
         struct rcgc_traceback *tb = t->tbs[i];
         while (tb) {
@@ -288,10 +296,9 @@ static bool traces_grow(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
     size_t cap = t->cap ? t->cap * 2 : TRACES_INITIAL;
-    rcgc__tentry *nt = rcgc__trace_alloc(heap, cap * sizeof *nt);
+    rcgc__tentry *nt = rcgc__trace_calloc(heap, cap, sizeof *nt);
     if (!nt)
         return false;
-    memset(nt, 0, cap * sizeof *nt);
     rcgc__tentry *old = t->traces;
     size_t oldcap = t->cap;
     t->traces = nt;
@@ -643,12 +650,11 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
             return RCGC_ENOMEM;
         }
         if (heap->mem.debug) { /* reports on freed blocks name their site */
-            t->freed = rcgc__trace_alloc(heap, RCGC__FREED_TRACES * sizeof *t->freed);
+            t->freed = rcgc__trace_calloc(heap, RCGC__FREED_TRACES, sizeof *t->freed);
             if (!t->freed) {
                 tracer_free(heap);
                 return RCGC_ENOMEM;
             }
-            memset(t->freed, 0, RCGC__FREED_TRACES * sizeof *t->freed);
         }
     }
     t->busy = true;
@@ -1182,13 +1188,12 @@ size_t rcgc_trace_leak_report(rcgc_heap *heap)
     struct leak_map map = {NULL, 16};
     while (map.cap < nobj * 2)
         map.cap *= 2;
-    map.v = rcgc__trace_alloc(heap, map.cap * sizeof *map.v);
+    map.v = rcgc__trace_calloc(heap, map.cap, sizeof *map.v);
     struct leak_group *g = rcgc__trace_alloc(heap, gcap * sizeof *g);
     if (!map.v || !g) {
         rcgc_heap_printf(heap, "rcgc: leak report: out of memory\n");
         goto out;
     }
-    memset(map.v, 0, map.cap * sizeof *map.v);
     for (size_t i = 0; i < t->cap; i++) {
         const rcgc__tentry *e = &t->traces[i];
         if (e->tb && e->domain == RCGC_TRACE_DOMAIN_HEAP &&

@@ -184,6 +184,8 @@ typedef struct rcgc__trace {
 
 /* Tracer-owned memory (never traced, counted in self_bytes). */
 void *rcgc__trace_alloc(rcgc_heap *heap, size_t bytes);
+/* The same for n zeroed elements of size bytes each (NULL on overflow). */
+void *rcgc__trace_calloc(rcgc_heap *heap, size_t n, size_t size);
 void rcgc__trace_free(rcgc_heap *heap, void *p, size_t bytes);
 const char *rcgc__trace_intern(rcgc_heap *heap, const char *s);
 

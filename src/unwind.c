@@ -325,10 +325,9 @@ void rcgc__unwind_symbolise(rcgc_heap *heap, struct rcgc__unwind *u, uintptr_t p
         return;
     if ((u->symcount + 1) * 2 > u->symcap) {
         size_t cap = u->symcap ? u->symcap * 2 : SYMCACHE_INITIAL;
-        struct symslot *s = rcgc__trace_alloc(heap, cap * sizeof *s);
+        struct symslot *s = rcgc__trace_calloc(heap, cap, sizeof *s);
         if (!s)
             return; /* no cache: still correct */
-        memset(s, 0, cap * sizeof *s);
         for (size_t i = 0; i < u->symcap; i++) {
             if (!u->syms[i].pc)
                 continue;
