@@ -19,15 +19,9 @@
 /* Creation                                                           */
 /* ------------------------------------------------------------------ */
 
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
-
 /* Both entry points below get their own copy: rcgc_new's has no item
 ** arithmetic. */
-static ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
+static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
 {
     if (!type)
         rcgc__panic(heap, "rcgc_new: NULL type");

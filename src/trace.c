@@ -479,7 +479,7 @@ static inline float sample_weight(rcgc__trace *t, size_t size)
 {
     if (!t->sample_mean)
         return 1.0f;
-    t->sample_left -= (int64_t)(size ? size : 1);
+    t->sample_left = rcgc__trace_sample_left(t, size);
     if (t->sample_left > 0)
         return 0.0f;
     t->sample_left = next_interval(t);

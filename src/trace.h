@@ -264,11 +264,18 @@ void *rcgc__snap_malloc(rcgc_snapshot *s, size_t bytes);
 /* snapfile.c: the CRC-32 of the file trailer (zlib's crc32). */
 uint32_t rcgc__snap_crc32(const void *data, size_t n);
 
+/* Sampling countdown after a block of 'size' bytes (a 0-byte block counts
+** 1); the block holds a sample point when it is <= 0. */
+static inline int64_t rcgc__trace_sample_left(const rcgc__trace *t, size_t size)
+{
+    return t->sample_left - (int64_t)(size ? size : 1);
+}
+
 static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_t size)
 {
     rcgc__trace *t = heap->trace;
     if (t->sample_mean && !t->freed && !t->busy) {
-        int64_t left = t->sample_left - (int64_t)(size ? size : 1);
+        int64_t left = rcgc__trace_sample_left(t, size);
         if (left > 0) {
             t->sample_left = left;
             return 0;
