@@ -276,7 +276,7 @@ static void *malloc_slow(rcgc_heap *heap, size_t bytes)
 
 /* The fast path: a small block from the head pool of its class, no debug
 ** framing, no tracing, no fault pending. Everything else: malloc_slow. */
-void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
+static RCGC__ALWAYS_INLINE void *malloc_inline(rcgc_heap *heap, size_t bytes)
 {
     struct rcgc__mem *m = &heap->mem;
     if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug && !heap->trace)) {
@@ -286,6 +286,22 @@ void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
             return b;
     }
     return malloc_slow(heap, bytes);
+}
+
+void *(rcgc_malloc)(rcgc_heap *heap, size_t bytes)
+{
+    return malloc_inline(heap, bytes);
+}
+
+/* The macro rcgc_malloc's entry point: the call site matters only when
+** tracing (trace.c stores it for the call). */
+void *rcgc_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
+                     const char *func)
+{
+    if (RCGC__UNLIKELY(heap->trace != NULL))
+        return rcgc__trace_malloc_at(heap, bytes, file, line, func,
+                                     (uintptr_t)__builtin_return_address(0));
+    return malloc_inline(heap, bytes);
 }
 
 void *(rcgc_calloc)(rcgc_heap *heap, size_t count, size_t size)

@@ -293,7 +293,6 @@ static inline bool rcgc__live_get(const struct rcgc__pool *p, const void *b)
 }
 
 static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool *p, bool *zero);
-
 /* A block of class 'cls' and family 'fam' (not counted for fault
 ** injection); *zero says it reads zero. NULL when out of memory. */
 static inline void *rcgc__pool_take(struct rcgc__mem *m, unsigned fam, unsigned cls, bool *zero)
@@ -304,13 +303,13 @@ static inline void *rcgc__pool_take(struct rcgc__mem *m, unsigned fam, unsigned 
     return rcgc__pool_take_from(m, p, zero);
 }
 
-/* A block from p, the head of its class list. */
-static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool *p, bool *zero)
+/* A block from p, the head of its class list, in a heap without debug
+** mode (no check of the freed block: no call on this path). */
+static RCGC__ALWAYS_INLINE void *rcgc__pool_pop(struct rcgc__mem *m, struct rcgc__pool *p,
+                                                bool *zero)
 {
     void *b = p->freeblock;
     if (b) {
-        if (RCGC__UNLIKELY(m->debug))
-            rcgc__dbg_check_dead(m, b, p->size);
         p->freeblock = *(void **)b;
         *zero = false;
     } else {
@@ -329,6 +328,14 @@ static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool 
         p->next = NULL;
     }
     return b;
+}
+
+/* A block from p, the head of its class list. */
+static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool *p, bool *zero)
+{
+    if (RCGC__UNLIKELY(m->debug) && p->freeblock)
+        rcgc__dbg_check_dead(m, p->freeblock, p->size);
+    return rcgc__pool_pop(m, p, zero);
 }
 
 /* True iff segment 'seg' is the only used segment of its arena. */

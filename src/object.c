@@ -19,9 +19,67 @@
 /* Creation                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Both entry points below get their own copy: rcgc_new's has no item
-** arithmetic. */
-static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
+/* Creation without any call, for the common case: an object of at most
+** 128 bytes with its header, of a type in the type cache, from the head
+** pool of its class, with no collection due, no debug mode, no fault
+** pending and no trace to record (untraced, or skipped by sampling). All
+** of that is checked before anything changes, so NULL means "take the full
+** path" with nothing to undo. Without calls, the compiler saves no
+** registers on this path. */
+static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_type *type,
+                                                 size_t nitems)
+{
+    struct rcgc__mem *m = &heap->mem;
+    if (RCGC__UNLIKELY(!type || type->size > 128 || nitems > 128 || type->itemsize > 128))
+        return NULL;
+    size_t total = sizeof(rcgc__head) + type->size + nitems * type->itemsize;
+    const struct rcgc__type_cache *c = &heap->type_cache[rcgc__type_slot(type)];
+    if (RCGC__UNLIKELY(total > 128 || c->type != type || m->debug))
+        return NULL;
+    unsigned cls = rcgc__size_class(total);
+    struct rcgc__pool *pool = m->used[RCGC__FAM_OBJ][cls];
+    uint64_t n = m->nallocs + 1;
+    if (RCGC__UNLIKELY(pool == NULL || n >= m->fail_first))
+        return NULL;
+    bool gc_type = type->traverse != NULL;
+    rcgc__gc_state *gc = &heap->gc;
+    size_t count = gc->gens[0].counter + 1, bytes = gc->bytes_since + total;
+    if (gc_type && RCGC__UNLIKELY(count > gc->count_limit || bytes > gc->bytes_limit))
+        return NULL;
+    rcgc__trace *t = heap->trace;
+    int64_t left = 0;
+    if (RCGC__UNLIKELY(t != NULL) &&
+        (!t->sampling || (left = rcgc__trace_sample_left(t, total)) <= 0))
+        return NULL;
+
+    if (t)
+        t->sample_left = left;
+    if (gc_type) {
+        gc->gens[0].counter = count;
+        gc->bytes_since = bytes;
+    }
+    m->nallocs = n;
+    bool zero;
+    rcgc__head *h = rcgc__pool_pop(m, pool, &zero);
+    if (!zero)
+        rcgc__zero_block(h, cls);
+    /* The block is zero-filled: next_ = 0 means untracked. */
+    h->refcnt_ = 1;
+    h->type_ = c->id;
+    h->flags_ = gc_type ? RCGC__F_GC_TYPE : 0;
+    heap->live_objects++;
+    if (gc_type)
+        rcgc__gc_link(heap, h);
+    return h + 1;
+}
+
+/* The full path: every case, the fast one included. 'cs' is the call site
+** (NULL: none), read only when the block's trace is recorded. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void *new_object_slow(rcgc_heap *heap, const rcgc_type *type, size_t nitems,
+                             const rcgc__callsite *cs)
 {
     if (!type)
         rcgc__panic(heap, "rcgc_new: NULL type");
@@ -41,7 +99,8 @@ static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *ty
     /* Allocation tracing (trace.c): a block whose trace cannot be recorded
     ** is given back and the allocation fails, as with tracemalloc. */
     int traced = 0;
-    if (h && heap->trace && (traced = rcgc__trace_alloc_hook(heap, h, total)) < 0) {
+    if (h && heap->trace &&
+        (traced = rcgc__trace_alloc_hook_at(heap, h, total, cs)) < 0) {
         rcgc__mem_obj_free(&heap->mem, h);
         h = NULL;
     }
@@ -63,15 +122,28 @@ static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *ty
 }
 
 /* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
-** capture the call site (trace.c's rcgc_new_at); the functions stay exported. */
+** capture the call site (rcgc_new_at below); the functions stay exported and
+** keep the current site. */
 void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
 {
-    return new_object(heap, type, nitems);
+    void *o = new_object_fast(heap, type, nitems);
+    return RCGC__LIKELY(o != NULL) ? o : new_object_slow(heap, type, nitems, NULL);
 }
 
 void *(rcgc_new)(rcgc_heap *heap, const rcgc_type *type)
 {
-    return new_object(heap, type, 0);
+    void *o = new_object_fast(heap, type, 0);
+    return RCGC__LIKELY(o != NULL) ? o : new_object_slow(heap, type, 0, NULL);
+}
+
+void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems, const char *file,
+                  int line, const char *func)
+{
+    void *o = new_object_fast(heap, type, nitems);
+    if (RCGC__LIKELY(o != NULL))
+        return o;
+    rcgc__callsite cs = {file, func, line, (uintptr_t)__builtin_return_address(0)};
+    return new_object_slow(heap, type, nitems, &cs);
 }
 
 const rcgc_type *rcgc_type_of(const void *obj)

@@ -683,6 +683,7 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
         if (t->sample_mean)
             t->sample_left = next_interval(t);
     }
+    t->sampling = t->sample_mean && !t->freed;
     t->busy = false;
     return RCGC_OK;
 }
@@ -724,6 +725,7 @@ rcgc_status rcgc_trace_set_sampling(rcgc_heap *heap, uint64_t mean_bytes)
     t->sample_mean = mean_bytes;
     if (mean_bytes)
         t->sample_left = next_interval(t);
+    t->sampling = mean_bytes && !t->freed;
     return RCGC_OK;
 }
 
@@ -965,34 +967,63 @@ void rcgc_trace_tag_pop(rcgc_heap *heap)
 /* Call-site entry points                                                */
 /* ===================================================================== */
 
-/* Each sets the call site for the duration of the call and restores the
-** previous one after (a finalizer run by an automatic collection inside
-** rcgc_new may allocate with its own site). Untraced: one branch. */
-#define WITH_SITE(call)                                                       \
-    rcgc__trace *t = heap->trace;                                             \
-    if (!t)                                                                   \
-        return call;                                                          \
-    rcgc__site saved = t->site;                                               \
-    uintptr_t saved_ra = t->entry_ra;                                         \
-    t->site = (rcgc__site){file, func, line};                                 \
-    t->entry_ra = (uintptr_t)__builtin_return_address(0);                     \
-    void *r = call;                                                           \
-    if ((t = heap->trace) != NULL) {                                          \
-        t->site = saved;                                                      \
-        t->entry_ra = saved_ra;                                               \
-    }                                                                         \
-    return r
+/* The call site is set for the duration of a call and the previous one
+** restored after (a finalizer run by an automatic collection inside an
+** allocation may allocate with its own site). */
+typedef struct site_frame {
+    rcgc__site site;
+    uintptr_t ra;
+} site_frame;
 
-void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems, const char *file,
-                  int line, const char *func)
+static site_frame site_enter(rcgc__trace *t, const char *file, int line, const char *func,
+                             uintptr_t ra)
 {
-    WITH_SITE(nitems ? (rcgc_new_var)(heap, type, nitems) : (rcgc_new)(heap, type));
+    site_frame saved = {t->site, t->entry_ra};
+    t->site = (rcgc__site){file, func, line};
+    t->entry_ra = ra;
+    return saved;
 }
 
-void *rcgc_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
-                     const char *func)
+static void site_leave(rcgc_heap *heap, site_frame saved)
 {
-    WITH_SITE((rcgc_malloc)(heap, bytes));
+    rcgc__trace *t = heap->trace; /* the call may have stopped tracing */
+    if (t) {
+        t->site = saved.site;
+        t->entry_ra = saved.ra;
+    }
+}
+
+/* rcgc_calloc_at / rcgc_realloc_at: untraced, one branch. */
+#define WITH_SITE(call)                                                       \
+    if (!heap->trace)                                                         \
+        return call;                                                          \
+    site_frame saved = site_enter(heap->trace, file, line, func,              \
+                                  (uintptr_t)__builtin_return_address(0));    \
+    void *r = call;                                                           \
+    site_leave(heap, saved);                                                  \
+    return r
+
+/* rcgc_new_at (object.c) and rcgc_malloc_at (mem.c) keep their untraced
+** paths inline and come here only when tracing is on; an object's site is
+** stored only when its trace is recorded. */
+int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
+                            const rcgc__callsite *cs)
+{
+    if (!cs)
+        return rcgc__trace_on_alloc(heap, ptr, size);
+    site_frame saved = site_enter(heap->trace, cs->file, cs->line, cs->func, cs->ra);
+    int r = rcgc__trace_on_alloc(heap, ptr, size);
+    site_leave(heap, saved);
+    return r;
+}
+
+void *rcgc__trace_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
+                            const char *func, uintptr_t ra)
+{
+    site_frame saved = site_enter(heap->trace, file, line, func, ra);
+    void *r = (rcgc_malloc)(heap, bytes);
+    site_leave(heap, saved);
+    return r;
 }
 
 void *rcgc_calloc_at(rcgc_heap *heap, size_t count, size_t size, const char *file, int line,

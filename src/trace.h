@@ -21,6 +21,23 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size);
 ** allocation that does not reach the next sample point only moves the
 ** countdown. */
 static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_t size);
+/* The same for an allocation made at call site 'cs' (NULL: none, the
+** current site stays), entered from user code at return address cs->ra:
+** the site is stored only when a trace is recorded, so a sampled-mode
+** allocation that is skipped costs only the countdown. */
+typedef struct rcgc__callsite {
+    const char *file;
+    const char *func;
+    int line;
+    uintptr_t ra;
+} rcgc__callsite;
+static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, size_t size,
+                                            const rcgc__callsite *cs);
+int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
+                            const rcgc__callsite *cs);
+/* rcgc_malloc_at's traced path (the untraced one is inline in mem.c). */
+void *rcgc__trace_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
+                            const char *func, uintptr_t ra);
 /* The block at 'ptr' is being freed (a block without a trace is fine). */
 void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr);
 /* 'oldp' became 'newp' of 'size' bytes (newp may equal oldp). Never fails:
@@ -141,6 +158,8 @@ typedef struct rcgc__freed {
 typedef struct rcgc__trace {
     unsigned max_frames;
     bool busy;                 /* reentrancy: our own allocations */
+    bool sampling;             /* sample_mean != 0 and no 'freed' table: an
+                               ** object's countdown step is inline */
     bool native;
     rcgc__tentry *traces;
     size_t cap, count;
@@ -271,17 +290,40 @@ static inline int64_t rcgc__trace_sample_left(const rcgc__trace *t, size_t size)
     return t->sample_left - (int64_t)(size ? size : 1);
 }
 
+/* True when sampling skips a block of 'size' bytes (the countdown moved). */
+static inline bool rcgc__trace_sample_skip(rcgc__trace *t, size_t size)
+{
+    if (t->sample_mean && !t->freed && !t->busy) {
+        int64_t left = rcgc__trace_sample_left(t, size);
+        if (left > 0) {
+            t->sample_left = left;
+            return true;
+        }
+    }
+    return false;
+}
+
 static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_t size)
 {
+    if (rcgc__trace_sample_skip(heap->trace, size))
+        return 0;
+    return rcgc__trace_on_alloc(heap, ptr, size);
+}
+
+static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, size_t size,
+                                            const rcgc__callsite *cs)
+{
+    /* Objects are never allocated while the tracer is busy (its own memory
+    ** is raw), so one flag tells whether the countdown may move here. */
     rcgc__trace *t = heap->trace;
-    if (t->sample_mean && !t->freed && !t->busy) {
+    if (t->sampling) {
         int64_t left = rcgc__trace_sample_left(t, size);
         if (left > 0) {
             t->sample_left = left;
             return 0;
         }
     }
-    return rcgc__trace_on_alloc(heap, ptr, size);
+    return rcgc__trace_on_alloc_at(heap, ptr, size, cs);
 }
 
 #endif

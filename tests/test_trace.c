@@ -206,6 +206,65 @@ TEST(trace_object_traceback_has_call_site_and_host_frames)
     rcgc_heap_free(h);
 }
 
+/* A finalizer that allocates while the automatic collection that runs it
+** was triggered by another allocation: each object keeps its own site. */
+static void *nested_made;
+static int nested_line;
+static int alloc_in_finalizer(void *obj)
+{
+    nested_line = __LINE__ + 1;
+    nested_made = rcgc_new(rcgc_heap_of(obj), &pair_type);
+    return 0;
+}
+static int ring_traverse(void *o, rcgc_visit_fn visit, void *arg)
+{
+    RCGC_VISIT(*(void **)o);
+    return 0;
+}
+static void ring_clear(void *o)
+{
+    RCGC_CLEAR(*(void **)o);
+}
+static const rcgc_type fin_ring_type = {"finring", sizeof(void *), 0, 0, ring_traverse,
+                                        ring_clear, alloc_in_finalizer, NULL};
+
+TEST(trace_allocation_in_finalizer_during_automatic_collection_keeps_both_sites)
+{
+    for (unsigned limit = 1; limit <= 4; limit += 3) { /* call site only; with depth */
+        rcgc_config cfg;
+        rcgc_config_init(&cfg); /* automatic collection at allocation time */
+        rcgc_heap *h = th_heap_new_cfg(&cfg);
+        CHECK_EQ_INT(rcgc_trace_start(h, limit), RCGC_OK);
+        rcgc_gc_set_threshold(h, 3, 10, 10);
+        void **a = rcgc_new(h, &fin_ring_type); /* a garbage self-cycle */
+        *a = a;
+        rcgc_ref(a); /* the self-reference */
+        rcgc_unref(a);
+        nested_made = NULL;
+        void *o[8];
+        int line = 0, n = 0;
+        while (n < 8 && !nested_made) {
+            line = __LINE__ + 1;
+            o[n++] = rcgc_new(h, &fin_ring_type);
+        }
+        CHECK(nested_made != NULL); /* a collection ran inside rcgc_new */
+        const rcgc_traceback *tb = rcgc_trace_get_object_traceback(h, o[n - 1]);
+        rcgc_frame top = rcgc_traceback_frame(tb, rcgc_traceback_nframe(tb) - 1);
+        CHECK_EQ_STR(top.filename, __FILE__);
+        CHECK_EQ_INT(top.lineno, line);
+        tb = rcgc_trace_get_object_traceback(h, nested_made);
+        CHECK(tb != NULL);
+        top = rcgc_traceback_frame(tb, rcgc_traceback_nframe(tb) - 1);
+        CHECK_EQ_INT(top.lineno, nested_line);
+        CHECK_EQ_STR(top.function, "alloc_in_finalizer");
+        for (int i = 0; i < n; i++)
+            rcgc_unref(o[i]);
+        rcgc_unref(nested_made);
+        CHECK_HEAP(h);
+        rcgc_heap_free(h);
+    }
+}
+
 TEST(trace_identical_tracebacks_are_interned)
 {
     rcgc_heap *h = th_heap_new();
