@@ -46,10 +46,11 @@ static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_typ
     size_t count = gc->gens[0].counter + 1, bytes = gc->bytes_since + total;
     if (gc_type && RCGC__UNLIKELY(count > gc->count_limit || bytes > gc->bytes_limit))
         return NULL;
+    /* Traced: only a sampled-mode skip stays here (sample_left is 0 in
+    ** exact mode; debug mode's 'freed' table was ruled out above). */
     rcgc__trace *t = heap->trace;
     int64_t left = 0;
-    if (RCGC__UNLIKELY(t != NULL) &&
-        (!t->sampling || (left = rcgc__trace_sample_left(t, total)) <= 0))
+    if (RCGC__UNLIKELY(t != NULL) && (left = rcgc__trace_sample_left(t, total)) <= 0)
         return NULL;
 
     if (t)

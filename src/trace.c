@@ -680,8 +680,7 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
     if (fresh || o.sample_mean_bytes != t->sample_mean) {
         t->sample_mean = o.sample_mean_bytes;
         t->rng = o.sample_seed;
-        if (t->sample_mean)
-            t->sample_left = next_interval(t);
+        t->sample_left = t->sample_mean ? next_interval(t) : 0;
     }
     t->sampling = t->sample_mean && !t->freed;
     t->busy = false;
@@ -723,8 +722,7 @@ rcgc_status rcgc_trace_set_sampling(rcgc_heap *heap, uint64_t mean_bytes)
     if (!t)
         return RCGC_ESTATE;
     t->sample_mean = mean_bytes;
-    if (mean_bytes)
-        t->sample_left = next_interval(t);
+    t->sample_left = mean_bytes ? next_interval(t) : 0;
     t->sampling = mean_bytes && !t->freed;
     return RCGC_OK;
 }

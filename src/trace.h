@@ -191,7 +191,8 @@ typedef struct rcgc__trace {
     /* sampling */
     uint64_t sample_mean;      /* 0 = exact */
     uint64_t rng;
-    int64_t sample_left;       /* bytes until the next sample */
+    int64_t sample_left;       /* bytes until the next sample; 0 when exact
+                               ** (object creation's fast path tests only this) */
     /* native stacks */
     struct rcgc__unwind *unwind;
     uintptr_t entry_ra;        /* return address into user code, or 0 */
