@@ -279,7 +279,7 @@ static void *malloc_slow(rcgc_heap *heap, size_t bytes)
 static RCGC__ALWAYS_INLINE void *malloc_inline(rcgc_heap *heap, size_t bytes)
 {
     struct rcgc__mem *m = &heap->mem;
-    if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug && !heap->trace)) {
+    if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !heap->trace)) {
         bool zero;
         void *b = rcgc__pool_alloc_fast(m, RCGC__FAM_RAW, rcgc__size_class(bytes), &zero);
         if (RCGC__LIKELY(b != NULL))
@@ -444,12 +444,14 @@ void rcgc_fault_set(rcgc_heap *heap, uint64_t first, uint64_t last)
     m->nallocs = 0;
     m->fail_first = first ? first : 1;
     m->fail_last = last ? last : UINT64_MAX;
+    rcgc__mem_set_fast_limit(m);
 }
 
 void rcgc_fault_clear(rcgc_heap *heap)
 {
     heap->mem.fail_first = UINT64_MAX;
     heap->mem.fail_last = 0;
+    rcgc__mem_set_fast_limit(&heap->mem);
 }
 
 uint64_t rcgc_fault_allocations(rcgc_heap *heap)

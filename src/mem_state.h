@@ -144,6 +144,9 @@ struct rcgc__mem {
     ** that moves or grows counts its new size). */
     uint64_t alloc_bytes;
     uint64_t fail_first, fail_last;
+    /* The allocation fast paths run while nallocs + 1 < fast_limit: it is
+    ** fail_first, or 0 in debug mode (one compare covers both). */
+    uint64_t fast_limit;
 
     /* Pools with free blocks, per family and class. */
     struct rcgc__pool *used[RCGC__NFAMS][RCGC__NCLASSES];
@@ -273,6 +276,11 @@ static inline bool rcgc__fault_hit(struct rcgc__mem *m)
     return RCGC__UNLIKELY(n >= m->fail_first) && n <= m->fail_last;
 }
 
+static inline void rcgc__mem_set_fast_limit(struct rcgc__mem *m)
+{
+    m->fast_limit = m->debug ? 0 : m->fail_first;
+}
+
 /* Class of an n-byte request, n <= 512: (n-1)/16, and class 0 for n = 0. */
 static inline unsigned rcgc__size_class(size_t n)
 {
@@ -374,16 +382,16 @@ static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, vo
 
 /* A block of class 'cls' and family 'fam' from the class's first pool,
 ** counted for fault injection; NULL when the slow path must run (no pool
-** yet, or fault injection armed). The caller checked size and debug mode. */
+** yet, fault injection armed, debug mode). The caller checked the size. */
 static RCGC__ALWAYS_INLINE void *rcgc__pool_alloc_fast(struct rcgc__mem *m, unsigned fam,
                                                        unsigned cls, bool *zero)
 {
     struct rcgc__pool *p = m->used[fam][cls];
     uint64_t n = m->nallocs + 1;
-    if (RCGC__UNLIKELY(p == NULL || n >= m->fail_first))
+    if (RCGC__UNLIKELY(p == NULL || n >= m->fast_limit))
         return NULL;
     m->nallocs = n;
-    return rcgc__pool_take_from(m, p, zero);
+    return rcgc__pool_pop(m, p, zero); /* fast_limit ruled out debug mode */
 }
 
 /* The pool of family 'fam' whose live block starts at p, p being inside a
@@ -423,7 +431,7 @@ void *rcgc__mem_obj_alloc(struct rcgc__mem *m, size_t bytes);
 void rcgc__mem_obj_free(struct rcgc__mem *m, void *p);
 static RCGC__ALWAYS_INLINE void *rcgc__mem_obj_alloc_fast(struct rcgc__mem *m, size_t bytes)
 {
-    if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX && !m->debug)) {
+    if (RCGC__LIKELY(bytes <= RCGC__SMALL_MAX)) {
         unsigned cls = rcgc__size_class(bytes);
         bool zero;
         void *b = rcgc__pool_alloc_fast(m, RCGC__FAM_OBJ, cls, &zero);

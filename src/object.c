@@ -34,12 +34,12 @@ static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_typ
         return NULL;
     size_t total = sizeof(rcgc__head) + type->size + nitems * type->itemsize;
     const struct rcgc__type_cache *c = &heap->type_cache[rcgc__type_slot(type)];
-    if (RCGC__UNLIKELY(total > 128 || c->type != type || m->debug))
+    if (RCGC__UNLIKELY(total > 128 || c->type != type))
         return NULL;
     unsigned cls = rcgc__size_class(total);
     struct rcgc__pool *pool = m->used[RCGC__FAM_OBJ][cls];
     uint64_t n = m->nallocs + 1;
-    if (RCGC__UNLIKELY(pool == NULL || n >= m->fail_first))
+    if (RCGC__UNLIKELY(pool == NULL || n >= m->fast_limit)) /* also debug mode */
         return NULL;
     bool gc_type = type->traverse != NULL;
     rcgc__gc_state *gc = &heap->gc;

@@ -127,6 +127,7 @@ struct rcgc__mem *rcgc__mem_bootstrap(const rcgc_config *cfg, size_t outer_bytes
     m->debug = cfg ? cfg->mem_debug : 0;
     m->fail_first = UINT64_MAX;
     m->fail_last = 0;
+    rcgc__mem_set_fast_limit(m);
     m->arenas = (struct rcgc__arena *)((char *)base + 16 + hdr_bytes);
     m->narenas = (uint32_t)narenas;
     m->first_arena = (uint32_t)meta_arenas;
