@@ -10,8 +10,12 @@
 **   bench_alloc_<x> <case> [scale]
 **   cases: uniform small lifo-100 lifo-10k random-10k random-1M sliding-100k
 **
-** Prints one SAMPLE line: ns_per_pair (median of the repetitions), and the
-** RSS growth that remains after everything is freed (rss_after_free_mib).
+** Prints one SAMPLE line: ns_per_pair (median of the repetitions), the RSS
+** growth that remains after everything is freed (rss_after_free_mib), and
+** the same after the allocator's own trim call (rss_after_trim_mib:
+** rcgc_mem_trim, mi_collect(true), malloc_trim(0), jemalloc's
+** arena.<all>.purge, tcmalloc's MallocExtension_ReleaseFreeMemory; pymalloc
+** has none and returns empty arenas by itself).
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -36,12 +40,14 @@ static void ba_init(void)
 }
 static inline void *ba_malloc(size_t n) { return rcgc_malloc(heap, n); }
 static inline void ba_free(void *p) { rcgc_free(heap, p); }
+static void ba_trim(void) { rcgc_mem_trim(heap); }
 #elif defined(BA_MIMALLOC)
 #include <mimalloc.h>
 #define BA_NAME "mimalloc"
 static void ba_init(void) {}
 static inline void *ba_malloc(size_t n) { return mi_malloc(n); }
 static inline void ba_free(void *p) { mi_free(p); }
+static void ba_trim(void) { mi_collect(true); }
 #elif defined(BA_PYMALLOC)
 /* From Python.h (CPython 3.11's stable ABI); declared here so the program
 ** needs only libpython3.11, not its headers. */
@@ -52,11 +58,24 @@ void Py_InitializeEx(int initsigs);
 static void ba_init(void) { Py_InitializeEx(0); }
 static inline void *ba_malloc(size_t n) { return PyObject_Malloc(n); }
 static inline void ba_free(void *p) { PyObject_Free(p); }
+static void ba_trim(void) {} /* pymalloc frees empty arenas by itself */
 #else
 #define BA_NAME "malloc"
 static void ba_init(void) {}
 static inline void *ba_malloc(size_t n) { return malloc(n); }
 static inline void ba_free(void *p) { free(p); }
+#if defined(BA_JEMALLOC)
+/* jemalloc's control interface (Debian builds it without a prefix):
+** purge every arena (MALLCTL_ARENAS_ALL = 4096). */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+static void ba_trim(void) { mallctl("arena.4096.purge", NULL, NULL, NULL, 0); }
+#elif defined(BA_TCMALLOC)
+void MallocExtension_ReleaseFreeMemory(void); /* gperftools' C interface */
+static void ba_trim(void) { MallocExtension_ReleaseFreeMemory(); }
+#else
+#include <malloc.h>
+static void ba_trim(void) { malloc_trim(0); }
+#endif
 #endif
 
 #define MASK ((1u << 16) - 1) /* precomputed tables: 64 Ki entries */
@@ -196,8 +215,10 @@ int main(int argc, char **argv)
     }
     size_t rss1 = bench_rss_bytes();
     double after = ((double)rss1 - (double)rss0) / 1048576.0;
-    bench_sample("ns_per_pair=%.2f rss_after_free_mib=%.2f", bench_median(t, REPS),
-                 after < 0 ? 0.0 : after);
+    ba_trim();
+    double trimmed = ((double)bench_rss_bytes() - (double)rss0) / 1048576.0;
+    bench_sample("ns_per_pair=%.2f rss_after_free_mib=%.2f rss_after_trim_mib=%.2f",
+                 bench_median(t, REPS), after < 0 ? 0.0 : after, trimmed < 0 ? 0.0 : trimmed);
     free(slot);
     free(perm);
     return 0;

@@ -39,6 +39,12 @@ def main():
             b.result(f"{case}-rss-after-free", "MiB", s["ours"], s[anchor],
                      "rss_after_free_mib", anchor,
                      note="RSS growth left once every block is freed (no trim call)")
+        for anchor in ANCHORS:
+            b.result(f"{case}-rss-after-trim", "MiB", s["ours"], s[anchor],
+                     "rss_after_trim_mib", anchor,
+                     note="the same after each allocator's own trim call (rcgc_mem_trim, "
+                     "mi_collect(true), malloc_trim(0), jemalloc arena purge, tcmalloc "
+                     "ReleaseFreeMemory; pymalloc has none)")
         if case == "random-1M":
             for anchor in ANCHORS:
                 b.result(f"{case}-peak-rss", "MiB", s["ours"], s[anchor], "peak_rss_mib",
