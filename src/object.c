@@ -21,13 +21,14 @@
 
 /* Creation without any call, for the common case: an object of at most
 ** 128 bytes with its header, of a type in the type cache, from the head
-** pool of its class, with no collection due, no debug mode, no fault
-** pending and no trace to record (untraced, or skipped by sampling). All
-** of that is checked before anything changes, so NULL means "take the full
-** path" with nothing to undo. Without calls, the compiler saves no
-** registers on this path. */
+** pool of its class, with no collection due, no debug mode and no fault
+** pending. All of that is checked before anything changes, so NULL means
+** "take the full path" with nothing to undo. Without calls, the compiler
+** saves no registers on this path. When the block's trace must be recorded
+** (exact mode, or a sample point), *record is set to the block's size and
+** the caller records it (new_object_record); otherwise it is 0. */
 static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_type *type,
-                                                 size_t nitems)
+                                                 size_t nitems, size_t *record)
 {
     struct rcgc__mem *m = &heap->mem;
     if (RCGC__UNLIKELY(!type || type->size > 128 || nitems > 128 || type->itemsize > 128))
@@ -46,15 +47,19 @@ static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_typ
     size_t count = gc->gens[0].counter + 1, bytes = gc->bytes_since + total;
     if (gc_type && RCGC__UNLIKELY(count > gc->count_limit || bytes > gc->bytes_limit))
         return NULL;
-    /* Traced: only a sampled-mode skip stays here (sample_left is 0 in
-    ** exact mode; debug mode's 'freed' table was ruled out above). */
-    rcgc__trace *t = heap->trace;
-    int64_t left = 0;
-    if (RCGC__UNLIKELY(t != NULL) && (left = rcgc__trace_sample_left(t, total)) <= 0)
-        return NULL;
 
-    if (t)
-        t->sample_left = left;
+    /* Traced: a sampled-mode skip only moves the countdown; anything else
+    ** (sample_left is 0 in exact mode) records the trace once the object
+    ** exists. Debug mode's 'freed' table was ruled out by fast_limit. */
+    rcgc__trace *t = heap->trace;
+    *record = 0;
+    if (RCGC__UNLIKELY(t != NULL)) {
+        int64_t left = rcgc__trace_sample_left(t, total);
+        if (left > 0)
+            t->sample_left = left;
+        else
+            *record = total;
+    }
     if (gc_type) {
         gc->gens[0].counter = count;
         gc->bytes_since = bytes;
@@ -125,26 +130,67 @@ static void *new_object_slow(rcgc_heap *heap, const rcgc_type *type, size_t nite
 /* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
 ** capture the call site (rcgc_new_at below); the functions stay exported and
 ** keep the current site. */
+/* Record the trace of 'obj', just made by new_object_fast; when the trace
+** cannot be recorded the object is unmade and NULL returned (the block
+** fails, as in new_object_slow). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void *new_object_record(rcgc_heap *heap, void *obj, size_t total,
+                               const rcgc__callsite *cs)
+{
+    rcgc__head *h = rcgc__head_of(obj);
+    int traced = rcgc__trace_on_alloc_at(heap, h, total, cs);
+    if (traced > 0) {
+        h->flags_ |= RCGC__F_TRACED;
+    } else if (traced < 0) {
+        bool gc_type = (h->flags_ & RCGC__F_GC_TYPE) != 0;
+        if (h->next_)
+            rcgc__gc_unlink(heap, h);
+        heap->live_objects--;
+        h->refcnt_ = 0;
+        h->type_ = RCGC__TYPE_FREED;
+        h->flags_ = 0;
+        rcgc__mem_obj_free(&heap->mem, h);
+        if (gc_type)
+            rcgc__gc_on_alloc_failed(heap, total);
+        return NULL;
+    }
+    return obj;
+}
+
+/* The entry points: the fast path, else the full one. 'cs' (NULL: none)
+** is the call site of the rcgc_new/rcgc_new_var macros. */
+static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type,
+                                            size_t nitems, const rcgc__callsite *cs)
+{
+    size_t record;
+    void *o = new_object_fast(heap, type, nitems, &record);
+    if (RCGC__LIKELY(o != NULL)) {
+        if (RCGC__LIKELY(record == 0))
+            return o;
+        return new_object_record(heap, o, record, cs);
+    }
+    return new_object_slow(heap, type, nitems, cs);
+}
+
 void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
 {
-    void *o = new_object_fast(heap, type, nitems);
-    return RCGC__LIKELY(o != NULL) ? o : new_object_slow(heap, type, nitems, NULL);
+    return new_object(heap, type, nitems, NULL);
 }
 
 void *(rcgc_new)(rcgc_heap *heap, const rcgc_type *type)
 {
-    void *o = new_object_fast(heap, type, 0);
-    return RCGC__LIKELY(o != NULL) ? o : new_object_slow(heap, type, 0, NULL);
+    return new_object(heap, type, 0, NULL);
 }
 
+/* The call site is stored on the stack (a few stores) rather than kept in
+** registers through the fast path (which would cost more saved ones). */
 void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems, const char *file,
                   int line, const char *func)
 {
-    void *o = new_object_fast(heap, type, nitems);
-    if (RCGC__LIKELY(o != NULL))
-        return o;
     rcgc__callsite cs = {file, func, line, (uintptr_t)__builtin_return_address(0)};
-    return new_object_slow(heap, type, nitems, &cs);
+    return new_object(heap, type, nitems, &cs);
 }
 
 const rcgc_type *rcgc_type_of(const void *obj)

@@ -3,8 +3,10 @@
 ** the scenario is re-run failing the 1st, 2nd, ... Nth allocation of the
 ** heap; after each failure the operation reports RCGC_ENOMEM (or NULL), the
 ** counters still add up, the heap checks clean, and stopping frees all the
-** tracer's memory.
+** tracer's memory, and every block of a failed allocation is back.
 */
+#include <stdlib.h>
+
 #include "harness.h"
 
 static const rcgc_type cell_type = {"cell", 32, 0, 0, NULL, NULL, NULL, NULL};
@@ -17,6 +19,10 @@ static bool scenario(uint64_t n, bool native, uint64_t sample)
     rcgc_heap *h = th_heap_new();
     void *objs[NOBJ], *raw[NRAW];
     size_t expect = 0;
+    rcgc_unref(rcgc_new(h, &cell_type)); /* the type is registered */
+    rcgc_mem_stats ms0, ms1;
+    ms0.struct_size = ms1.struct_size = sizeof ms0;
+    rcgc_mem_stats_get(h, &ms0);
     rcgc_fault_set(h, n, n);
     rcgc_trace_options o;
     rcgc_trace_options_init(&o);
@@ -84,6 +90,10 @@ static bool scenario(uint64_t n, bool native, uint64_t sample)
     rcgc_trace_frame_pop(h);
     rcgc_trace_stop(h);
     CHECK_EQ_U64(rcgc_trace_get_tracer_memory(h), 0);
+    /* An object whose trace could not be recorded was given back. */
+    rcgc_mem_stats_get(h, &ms1);
+    CHECK_EQ_U64(ms1.live_blocks, ms0.live_blocks);
+    CHECK_EQ_U64(ms1.live_bytes, ms0.live_bytes);
 done:
     CHECK_HEAP(h);
     bool finished = rcgc_fault_allocations(h) < n;
@@ -114,4 +124,82 @@ TEST(trace_fault_injection_native)
 TEST(trace_fault_injection_sampled)
 {
     loop(false, 4096);
+}
+
+/* An object made on the fast path whose trace cannot be recorded (the
+** tracer's table growth fails) is unmade: rcgc_new returns NULL, and its
+** block, its generation link and its counts are given back. */
+static int no_refs(void *obj, rcgc_visit_fn visit, void *arg)
+{
+    (void)obj;
+    (void)visit;
+    (void)arg;
+    return 0;
+}
+static const rcgc_type gc_cell_type = {"gccell", 32, 0, 0, no_refs, NULL, NULL, NULL};
+
+static void record_failure(const rcgc_type *type)
+{
+    enum { N = 4000 };
+    void **objs = malloc(N * sizeof *objs);
+    CHECK(objs != NULL);
+    /* A first run finds the allocation number of the tracer's own
+    ** allocation made inside an rcgc_new (the traces table grows). */
+    rcgc_heap *h = th_heap_new();
+    void *keep = rcgc_new(h, type); /* registers the type, keeps a pool */
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    rcgc_fault_set(h, UINT64_MAX, UINT64_MAX); /* counts from 0, fails nothing */
+    uint64_t fail_at = 0;
+    int at = -1;
+    for (int i = 0; i < N && at < 0; i++) {
+        uint64_t before = rcgc_fault_allocations(h);
+        objs[i] = rcgc_new(h, type);
+        if (rcgc_fault_allocations(h) > before + 1) {
+            at = i;
+            fail_at = before + 2;
+        }
+    }
+    CHECK(at >= 0);
+    for (int i = 0; i <= at; i++)
+        rcgc_unref(objs[i]);
+    rcgc_unref(keep);
+    rcgc_heap_free(h);
+    if (at < 0) {
+        free(objs);
+        return;
+    }
+    /* The same run, that allocation failing. */
+    h = th_heap_new();
+    keep = rcgc_new(h, type);
+    rcgc_mem_stats ms0, ms1;
+    ms0.struct_size = ms1.struct_size = sizeof ms0;
+    rcgc_mem_stats_get(h, &ms0);
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    size_t count0[3], count1[3];
+    rcgc_gc_get_count(h, count0);
+    rcgc_fault_set(h, fail_at, fail_at);
+    for (int i = 0; i < at; i++)
+        CHECK((objs[i] = rcgc_new(h, type)) != NULL);
+    CHECK(rcgc_new(h, type) == NULL);
+    rcgc_fault_clear(h);
+    CHECK_HEAP(h);
+    rcgc_gc_get_count(h, count1);
+    CHECK_EQ_U64(count1[0], count0[0] + (type->traverse ? (size_t)at : 0));
+    for (int i = 0; i < at; i++)
+        rcgc_unref(objs[i]);
+    rcgc_trace_stop(h);
+    rcgc_mem_stats_get(h, &ms1);
+    CHECK_EQ_U64(ms1.small_blocks, ms0.small_blocks);
+    CHECK_EQ_U64(ms1.small_bytes, ms0.small_bytes);
+    CHECK_EQ_U64(rcgc_heap_live_objects(h), 1);
+    rcgc_unref(keep);
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
+    free(objs);
+}
+
+TEST(trace_fault_unrecorded_object_is_unmade)
+{
+    record_failure(&cell_type);
+    record_failure(&gc_cell_type);
 }
