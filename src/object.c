@@ -26,7 +26,7 @@
 ** "take the full path" with nothing to undo. Without calls, the compiler
 ** saves no registers on this path. When the block's trace must be recorded
 ** (exact mode, or a sample point), *record is set to the block's size and
-** the caller records it (new_object_record); otherwise it is 0. */
+** the caller records it; otherwise it is 0. */
 static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_type *type,
                                                  size_t nitems, size_t *record)
 {
@@ -130,33 +130,25 @@ static void *new_object_slow(rcgc_heap *heap, const rcgc_type *type, size_t nite
 /* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
 ** capture the call site (rcgc_new_at below); the functions stay exported and
 ** keep the current site. */
-/* Record the trace of 'obj', just made by new_object_fast; when the trace
-** cannot be recorded the object is unmade and NULL returned (the block
-** fails, as in new_object_slow). */
+/* Unmake 'obj', just made by new_object_fast, whose trace could not be
+** recorded: the allocation fails, as in new_object_slow. */
 #if defined(__GNUC__)
-__attribute__((noinline))
+__attribute__((noinline, cold))
 #endif
-static void *new_object_record(rcgc_heap *heap, void *obj, size_t total,
-                               const rcgc__callsite *cs)
+static void *new_object_unmake(rcgc_heap *heap, void *obj, size_t total)
 {
     rcgc__head *h = rcgc__head_of(obj);
-    int traced = rcgc__trace_on_alloc_at(heap, h, total, cs);
-    if (traced > 0) {
-        h->flags_ |= RCGC__F_TRACED;
-    } else if (traced < 0) {
-        bool gc_type = (h->flags_ & RCGC__F_GC_TYPE) != 0;
-        if (h->next_)
-            rcgc__gc_unlink(heap, h);
-        heap->live_objects--;
-        h->refcnt_ = 0;
-        h->type_ = RCGC__TYPE_FREED;
-        h->flags_ = 0;
-        rcgc__mem_obj_free(&heap->mem, h);
-        if (gc_type)
-            rcgc__gc_on_alloc_failed(heap, total);
-        return NULL;
-    }
-    return obj;
+    bool gc_type = (h->flags_ & RCGC__F_GC_TYPE) != 0;
+    if (h->next_)
+        rcgc__gc_unlink(heap, h);
+    heap->live_objects--;
+    h->refcnt_ = 0;
+    h->type_ = RCGC__TYPE_FREED;
+    h->flags_ = 0;
+    rcgc__mem_obj_free(&heap->mem, h);
+    if (gc_type)
+        rcgc__gc_on_alloc_failed(heap, total);
+    return NULL;
 }
 
 /* The entry points: the fast path, else the full one. 'cs' (NULL: none)
@@ -169,7 +161,13 @@ static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *ty
     if (RCGC__LIKELY(o != NULL)) {
         if (RCGC__LIKELY(record == 0))
             return o;
-        return new_object_record(heap, o, record, cs);
+        /* Exact mode or a sample point: the trace, now that it exists. */
+        int traced = rcgc__trace_on_alloc_at(heap, rcgc__head_of(o), record, cs);
+        if (RCGC__LIKELY(traced > 0))
+            rcgc__head_of(o)->flags_ |= RCGC__F_TRACED;
+        else if (traced < 0)
+            return new_object_unmake(heap, o, record);
+        return o;
     }
     return new_object_slow(heap, type, nitems, cs);
 }

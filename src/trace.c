@@ -1002,16 +1002,23 @@ static void site_leave(rcgc_heap *heap, site_frame saved)
     return r
 
 /* rcgc_new_at (object.c) and rcgc_malloc_at (mem.c) keep their untraced
-** paths inline and come here only when tracing is on; an object's site is
-** stored only when its trace is recorded. */
+** paths inline and come here only when tracing is on. An object's site is
+** stored only while its trace is recorded, after the object exists: no
+** user code (a finalizer run by a collection) can run in between, so there
+** is no outer site to keep, and the site is cleared after. */
 int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
                             const rcgc__callsite *cs)
 {
+    rcgc__trace *t = heap->trace;
     if (!cs)
         return rcgc__trace_on_alloc(heap, ptr, size);
-    site_frame saved = site_enter(heap->trace, cs->file, cs->line, cs->func, cs->ra);
+    t->site = (rcgc__site){cs->file, cs->func, cs->line};
+    t->entry_ra = cs->ra;
     int r = rcgc__trace_on_alloc(heap, ptr, size);
-    site_leave(heap, saved);
+    if ((t = heap->trace) != NULL) {
+        t->site.file = NULL;
+        t->entry_ra = 0;
+    }
     return r;
 }
 
