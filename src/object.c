@@ -267,18 +267,27 @@ static void free_memory(rcgc_heap *heap, rcgc__head *h)
         rcgc__trace_on_free(heap, h);
 }
 
+/* The finalizer step of a death (types with finalize only). Returns true
+** when the object was resurrected: it is then alive and tracked as before
+** (also after a deferred death, which untracked it). */
+static bool dealloc_finalize(rcgc_heap *heap, rcgc__head *h, const rcgc_type *t)
+{
+    bool was_tracked = h->next_ != 0 || (h->flags_ & F_WAS_TRACKED);
+    h->flags_ = (uint16_t)((h->flags_ & ~F_WAS_TRACKED) | RCGC__F_DEALLOCATING);
+    if (!finalize_on_dealloc(heap, h, t))
+        return false;
+    h->flags_ &= (uint16_t)~RCGC__F_DEALLOCATING;
+    if (was_tracked && h->next_ == 0)
+        rcgc__gc_link(heap, h);
+    return true;
+}
+
 static void dealloc_one(rcgc_heap *heap, rcgc__head *h)
 {
     const rcgc_type *t = heap->types[h->type_];
-    bool was_tracked = h->next_ != 0 || (h->flags_ & F_WAS_TRACKED);
-    h->flags_ &= (uint16_t)~F_WAS_TRACKED;
-    h->flags_ |= RCGC__F_DEALLOCATING;
-    if (finalize_on_dealloc(heap, h, t)) {
-        h->flags_ &= (uint16_t)~RCGC__F_DEALLOCATING;
-        if (was_tracked && h->next_ == 0)
-            rcgc__gc_link(heap, h);
+    if (t->finalize && dealloc_finalize(heap, h, t))
         return;
-    }
+    h->flags_ = (uint16_t)((h->flags_ & ~F_WAS_TRACKED) | RCGC__F_DEALLOCATING);
     /* Untrack before any other user code runs: a collection started by a
     ** weak-reference callback must not meet a tracked object at refcount 0. */
     if (h->next_)
