@@ -24,16 +24,16 @@
 ** pool of its class, with no collection due, no debug mode and no fault
 ** pending. All of that is checked before anything changes, so NULL means
 ** "take the full path" with nothing to undo. Without calls, the compiler
-** saves no registers on this path. When the block's trace must be recorded
-** (exact mode, or a sample point), *record is set to the block's size and
-** the caller records it; otherwise it is 0. */
+** saves no registers on this path. Tracing is the caller's business
+** (new_object below); *total is the block's size with its header. */
 static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_type *type,
-                                                 size_t nitems, size_t *record)
+                                                 size_t nitems, size_t *total_out)
 {
     struct rcgc__mem *m = &heap->mem;
     if (RCGC__UNLIKELY(!type || type->size > 128 || nitems > 128 || type->itemsize > 128))
         return NULL;
     size_t total = sizeof(rcgc__head) + type->size + nitems * type->itemsize;
+    *total_out = total;
     const struct rcgc__type_cache *c = &heap->type_cache[rcgc__type_slot(type)];
     if (RCGC__UNLIKELY(total > 128 || c->type != type))
         return NULL;
@@ -48,18 +48,6 @@ static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_typ
     if (gc_type && RCGC__UNLIKELY(count > gc->count_limit || bytes > gc->bytes_limit))
         return NULL;
 
-    /* Traced: a sampled-mode skip only moves the countdown; anything else
-    ** (sample_left is 0 in exact mode) records the trace once the object
-    ** exists. Debug mode's 'freed' table was ruled out by fast_limit. */
-    rcgc__trace *t = heap->trace;
-    *record = 0;
-    if (RCGC__UNLIKELY(t != NULL)) {
-        int64_t left = rcgc__trace_sample_left(t, total);
-        if (left > 0)
-            t->sample_left = left;
-        else
-            *record = total;
-    }
     if (gc_type) {
         gc->gens[0].counter = count;
         gc->bytes_since = bytes;
@@ -156,17 +144,26 @@ static void *new_object_unmake(rcgc_heap *heap, void *obj, size_t total)
 static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type,
                                             size_t nitems, const rcgc__callsite *cs)
 {
-    size_t record;
-    void *o = new_object_fast(heap, type, nitems, &record);
+    size_t total;
+    void *o = new_object_fast(heap, type, nitems, &total);
     if (RCGC__LIKELY(o != NULL)) {
-        if (RCGC__LIKELY(record == 0))
+        rcgc__trace *t = heap->trace;
+        if (RCGC__LIKELY(t == NULL))
             return o;
-        /* Exact mode or a sample point: the trace, now that it exists. */
-        int traced = rcgc__trace_on_alloc_at(heap, rcgc__head_of(o), record, cs);
+        /* A sampled-mode skip only moves the countdown (sample_left is 0
+        ** in exact mode; debug mode's 'freed' table was ruled out by the
+        ** fast path's fast_limit). Else the trace, now that the object
+        ** exists. */
+        int64_t left = rcgc__trace_sample_left(t, total);
+        if (left > 0) {
+            t->sample_left = left;
+            return o;
+        }
+        int traced = rcgc__trace_on_alloc_at(heap, rcgc__head_of(o), total, cs);
         if (RCGC__LIKELY(traced > 0))
             rcgc__head_of(o)->flags_ |= RCGC__F_TRACED;
         else if (traced < 0)
-            return new_object_unmake(heap, o, record);
+            return new_object_unmake(heap, o, total);
         return o;
     }
     return new_object_slow(heap, type, nitems, cs);
