@@ -250,37 +250,29 @@ static inline void prefetch_ahead(const rcgc__head *h)
 #endif
 }
 
-/* gc_refs := refcount for every object of the set; mark it COLLECTING.
-** Immortal objects are untracked instead (never worth scanning). */
-static size_t update_refs(rcgc_heap *heap, rcgc__head *young)
+/* gc_refs := refcount; the object joins the set. */
+static inline void start_gc_refs(rcgc__head *h)
 {
-    struct rcgc__mem *m = MEM(heap);
-    uint32_t end = HD(m, young);
-    size_t n = 0;
-    rcgc__head *prev = young;
-    for (uint32_t x = young->next_; x != end;) {
-        rcgc__head *h = H(m, x);
-        uint32_t next = h->next_;
-        prefetch_ahead(h);
-        if (h->refcnt_ >= RCGC_IMMORTAL_MIN) {
-            /* Unlink by hand: the list is still doubly linked here, but
-            ** earlier nodes' prev_ already hold gc_refs. */
-            prev->next_ = next;
-            if (young->prev_ == x)
-                young->prev_ = HD(m, prev);
-            h->next_ = 0;
-            x = next;
-            continue;
-        }
-        if (h->refcnt_ == 0)
-            rcgc__panic_obj(heap, h + 1, "collector found a tracked object with refcount 0");
-        h->prev_ = h->refcnt_;
-        h->flags_ |= RCGC__F_COLLECTING;
-        n++;
-        prev = h;
-        x = next;
-    }
-    return n;
+    h->prev_ = h->refcnt_;
+    h->flags_ |= RCGC__F_COLLECTING;
+}
+
+/* Immortal candidates are untracked instead (never worth scanning). 'h' is
+** 'x', the successor of 'prev' on 'young'; unlink by hand: only next_ links
+** are valid once the first objects' prev_ hold gc_refs. */
+static void untrack_immortal(struct rcgc__mem *m, rcgc__head *young, rcgc__head *prev,
+                             uint32_t x, rcgc__head *h)
+{
+    prev->next_ = h->next_;
+    if (young->prev_ == x)
+        young->prev_ = HD(m, prev);
+    h->next_ = 0;
+}
+
+static void check_refcnt(rcgc_heap *heap, rcgc__head *h)
+{
+    if (h->refcnt_ == 0)
+        rcgc__panic_obj(heap, h + 1, "collector found a tracked object with refcount 0");
 }
 
 typedef struct visit_ctx {
@@ -300,23 +292,53 @@ static void visit_init(visit_ctx *v, rcgc_heap *heap, rcgc__head *list)
     v->bytes = heap->mem.region_bytes;
 }
 
+static inline void decref_gc_refs(visit_ctx *v, rcgc__head *h)
+{
+    if (h->prev_ == 0)
+        rcgc__panic_obj(v->heap, h + 1,
+                        "refcount is too small (more references from tracked "
+                        "objects than its refcount); found from %p",
+                        (void *)(v->owner + 1));
+    h->prev_--;
+}
+
+/* Every object of this heap lies in its region: two instructions and no
+** memory access, unlike asking the segment header for the heap. */
+static inline void check_same_heap(const visit_ctx *v, void *obj)
+{
+    if ((uintptr_t)obj - v->base >= v->bytes)
+        rcgc__panic_obj(v->heap, v->owner + 1,
+                        "traverse visited an object of another heap (%p)", obj);
+}
+
 static int visit_decref(void *obj, void *arg)
 {
     visit_ctx *v = arg;
     rcgc__head *h = rcgc__head_of(obj);
-    /* Every object of this heap lies in its region: two instructions and
-    ** no memory access, unlike asking the segment header for the heap. */
-    if ((uintptr_t)obj - v->base >= v->bytes)
-        rcgc__panic_obj(v->heap, v->owner + 1,
-                        "traverse visited an object of another heap (%p)", obj);
-    if (h->flags_ & RCGC__F_COLLECTING) {
-        if (h->prev_ == 0)
-            rcgc__panic_obj(v->heap, obj,
-                            "refcount is too small (more references from tracked "
-                            "objects than its refcount); found from %p",
-                            (void *)(v->owner + 1));
-        h->prev_--;
+    check_same_heap(v, obj);
+    if (h->flags_ & RCGC__F_COLLECTING)
+        decref_gc_refs(v, h);
+    return 0;
+}
+
+/* visit_decref for a full collection without update_refs: the set is every
+** tracked object that is neither frozen nor immortal (all of them are on
+** the list), so an object the walk has not reached yet joins the set at
+** the first reference to it. Refcount 0 is left out too: only an object
+** on the deferred-dealloc chain, which no live object references, has it;
+** the walk reports a tracked one when it gets there. */
+static int visit_decref_full(void *obj, void *arg)
+{
+    visit_ctx *v = arg;
+    rcgc__head *h = rcgc__head_of(obj);
+    check_same_heap(v, obj);
+    if (!(h->flags_ & RCGC__F_COLLECTING)) {
+        if (h->next_ == 0 || (h->flags_ & RCGC__F_FROZEN) ||
+            h->refcnt_ - 1u >= RCGC_IMMORTAL_MIN - 1u)
+            return 0;
+        start_gc_refs(h);
     }
+    decref_gc_refs(v, h);
     return 0;
 }
 
@@ -334,6 +356,53 @@ static void subtract_refs(rcgc_heap *heap, rcgc__head *young)
         v.owner = h;
         TYPE(heap, h)->traverse(h + 1, visit_decref, &v);
     }
+}
+
+/* gc_refs := refcount for every object of the set; mark it COLLECTING.
+** With 'subtract' (visit_decref_full, a full collection only), subtract
+** the internal references in the same walk, one pass less over the whole
+** heap: an object met earlier as a referent is already in the set. Returns
+** the number of candidates. */
+static inline size_t start_set(rcgc_heap *heap, rcgc__head *young, rcgc_visit_fn subtract)
+{
+    struct rcgc__mem *m = MEM(heap);
+    uint32_t end = HD(m, young);
+    visit_ctx v;
+    visit_init(&v, heap, young);
+    size_t n = 0;
+    rcgc__head *prev = young;
+    for (uint32_t x = young->next_; x != end;) {
+        rcgc__head *h = H(m, x);
+        uint32_t next = h->next_;
+        prefetch_ahead(h);
+        if (!subtract || !(h->flags_ & RCGC__F_COLLECTING)) {
+            if (h->refcnt_ >= RCGC_IMMORTAL_MIN) {
+                untrack_immortal(m, young, prev, x, h);
+                x = next;
+                continue;
+            }
+            check_refcnt(heap, h);
+            start_gc_refs(h);
+        }
+        n++;
+        if (subtract) {
+            v.owner = h;
+            TYPE(heap, h)->traverse(h + 1, subtract, &v);
+        }
+        prev = h;
+        x = next;
+    }
+    return n;
+}
+
+static size_t update_refs(rcgc_heap *heap, rcgc__head *young)
+{
+    return start_set(heap, young, NULL);
+}
+
+static size_t update_and_subtract_refs(rcgc_heap *heap, rcgc__head *young)
+{
+    return start_set(heap, young, visit_decref_full);
 }
 
 static int visit_reachable(void *obj, void *arg)
@@ -396,10 +465,15 @@ static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *u
 
 /* Returns the number of candidates; *survivors gets those left on young. */
 static size_t deduce_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable,
-                                 size_t *survivors)
+                                 bool full, size_t *survivors)
 {
-    size_t n = update_refs(heap, young);
-    subtract_refs(heap, young);
+    size_t n;
+    if (full) {
+        n = update_and_subtract_refs(heap, young);
+    } else {
+        n = update_refs(heap, young);
+        subtract_refs(heap, young);
+    }
     *survivors = move_unreachable(heap, young, unreachable);
     return n;
 }
@@ -656,7 +730,9 @@ static size_t collect_region(rcgc_heap *heap, rcgc__head *young, rcgc__head *old
     list_init(m, still);
 
     size_t survivors;
-    size_t candidates = deduce_unreachable(heap, young, unreachable, &survivors);
+    /* young == old only for a full collection, whose set is everything
+    ** tracked and not frozen. */
+    size_t candidates = deduce_unreachable(heap, young, unreachable, young == old, &survivors);
 
     /* Survivors move up one generation (the oldest stays). */
     if (young != old) {

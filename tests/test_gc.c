@@ -998,3 +998,55 @@ TEST(tracked_object_whose_refcount_saturates_passes_the_heap_check)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* A full collection sets gc_refs in the same walk that subtracts the
+** references (update_and_subtract_refs in src/gc.c): an object referenced
+** before the walk reaches it joins the set at that reference. Only tracked,
+** mortal, unfrozen objects may join: a frozen, an untracked and a saturated
+** (immortal, still tracked) referent keep their headers untouched. */
+TEST(full_collection_counts_references_ahead_of_its_walk)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *f = tt_new(heap, &tt_node_type);
+    rcgc_gc_freeze(heap);
+    tt_node *a = tt_new(heap, &tt_node_type); /* the walk meets a first */
+    tt_node *b = tt_new(heap, &tt_node_type);
+    tt_node *c = tt_new(heap, &tt_node_type);
+    tt_node *d = tt_new(heap, &tt_node_type);
+    tt_node *u = tt_new(heap, &tt_node_type);
+    tt_node *s = tt_new(heap, &tt_node_type);
+    tt_link2(a, b);                           /* garbage, b ahead of a */
+    a->slot[1] = rcgc_ref(c);                 /* c is held by the test */
+    c->slot[0] = d;                           /* d only by c: alive */
+    a->slot[2] = rcgc_ref(f);
+    a->slot[3] = rcgc_ref(u);
+    rcgc_untrack(u);
+    RCGC__HEAD(s)->refcnt_ = RCGC_IMMORTAL_MIN - 1;
+    rcgc_ref(s);                              /* saturates: tracked, immortal */
+    b->slot[1] = s;
+    rcgc_unref(a);
+    rcgc_unref(b);
+    CHECK_HEAP(heap);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 2);
+    CHECK_EQ_U64(tt_released, 2);
+    CHECK_HEAP(heap);
+    CHECK_EQ_INT(in_generation(heap, 2, c), 1);
+    CHECK_EQ_INT(in_generation(heap, 2, d), 1);
+    CHECK_EQ_INT(in_generation(heap, RCGC_GC_FROZEN, f), 1);
+    CHECK(!rcgc_is_tracked(s));
+    CHECK_EQ_U64(RCGC__HEAD(f)->refcnt_, 1);
+    CHECK_EQ_U64(RCGC__HEAD(u)->refcnt_, 1);
+    /* u's header carries no collection state: tracked again, it passes. */
+    rcgc_track(u);
+    CHECK_HEAP(heap);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 0);
+    CHECK_EQ_U64(live_objects(heap), 5);
+    rcgc_gc_unfreeze(heap);
+    tt_node *held[] = {c, u, f};
+    for (size_t i = 0; i < sizeof held / sizeof *held; i++)
+        rcgc_unref(held[i]);
+    CHECK_EQ_U64(live_objects(heap), 1); /* s, immortal */
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
