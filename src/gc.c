@@ -63,11 +63,7 @@ static void list_append(struct rcgc__mem *m, rcgc__head *node, rcgc__head *l)
 
 static void list_remove(struct rcgc__mem *m, rcgc__head *node)
 {
-    rcgc__head *prev = H(m, node->prev_);
-    rcgc__head *next = H(m, node->next_);
-    prev->next_ = node->next_;
-    next->prev_ = node->prev_;
-    node->next_ = 0;
+    rcgc__gc_list_remove(m, node);
 }
 
 static void list_move(struct rcgc__mem *m, rcgc__head *node, rcgc__head *l)
@@ -176,18 +172,6 @@ void rcgc__gc_init(rcgc_heap *heap, const rcgc_config *cfg)
     gc->trigger = cfg->gc_trigger;
     gc->bytes_threshold = cfg->gc_bytes_threshold;
     rcgc__gc_update_limits(heap);
-}
-
-
-void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
-{
-    /* During a collection an object may be on a singly linked list (its
-    ** prev_ holds gc_refs). Objects on such lists always carry COLLECTING
-    ** without UNREACHABLE; their death must not happen then: a reference
-    ** from outside the set keeps them alive, and only user code (clear,
-    ** finalize) runs during those phases, never on them. */
-    list_remove(MEM(heap), h);
-    h->flags_ &= (uint16_t)~(COLLECTION_FLAGS | RCGC__F_FROZEN);
 }
 
 static void collect_generations(rcgc_heap *heap);

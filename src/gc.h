@@ -26,8 +26,28 @@ static inline void rcgc__gc_link(rcgc_heap *heap, rcgc__head *h)
     last->next_ = hn;
     l->prev_ = hn;
 }
-/* Unlink a tracked object from whatever list it is on. */
-void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h);
+/* Remove a node from a doubly linked list. */
+static inline void rcgc__gc_list_remove(struct rcgc__mem *m, rcgc__head *node)
+{
+    rcgc__head *prev = (rcgc__head *)rcgc__unhandle(m, node->prev_);
+    rcgc__head *next = (rcgc__head *)rcgc__unhandle(m, node->next_);
+    prev->next_ = node->next_;
+    next->prev_ = node->prev_;
+    node->next_ = 0;
+}
+/* Unlink a tracked object from whatever list it is on. Inline: every
+** garbage object a collection frees comes through here (its death by
+** refcount untracks it).
+** During a collection an object may be on a singly linked list (its prev_
+** holds gc_refs). Objects on such lists always carry COLLECTING without
+** UNREACHABLE; their death must not happen then: a reference from outside
+** the set keeps them alive, and only user code (clear, finalize) runs
+** during those phases, never on them. */
+static inline void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
+{
+    rcgc__gc_list_remove(&heap->mem, h);
+    h->flags_ &= (uint16_t)~(RCGC__F_COLLECTING | RCGC__F_UNREACHABLE | RCGC__F_FROZEN);
+}
 
 /* Account for a new object of a GC type of 'bytes' bytes and run (or mark
 ** due) an automatic collection when a threshold is crossed. Called by
