@@ -422,24 +422,27 @@ static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *u
     visit_ctx v;
     visit_init(&v, heap, young);
     rcgc__head *prev = young;
+    uint32_t prev_hd = end; /* prev's handle */
     size_t survivors = 0;
-    while (prev->next_ != end) {
-        rcgc__head *h = H(m, prev->next_);
+    for (uint32_t x = young->next_; x != end;) {
+        rcgc__head *h = H(m, x);
         prefetch_ahead(h);
         if (h->prev_ > 0) {
-            v.owner = h;
             TYPE(heap, h)->traverse(h + 1, visit_reachable, &v);
             /* Scanned and reachable: it leaves the set now, and its prev_
             ** becomes a link again (a later visit finds no COLLECTING flag
             ** and ignores it), which saves a final pass over survivors. */
-            h->prev_ = HD(m, prev);
+            h->prev_ = prev_hd;
             h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
             prev = h;
+            prev_hd = x;
             survivors++;
+            x = h->next_; /* after the visits: they may append to the list */
         } else {
-            prev->next_ = h->next_;
+            x = h->next_;
+            prev->next_ = x;
             if (young->prev_ == HD(m, h))
-                young->prev_ = HD(m, prev);
+                young->prev_ = prev_hd;
             list_append(m, h, unreachable);
             h->flags_ |= RCGC__F_UNREACHABLE;
         }
