@@ -645,28 +645,78 @@ static void handle_resurrected(rcgc_heap *heap, rcgc__head *unreachable,
     list_merge(m, unreachable, old);
 }
 
-static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head *old)
+/* SAVEALL: the garbage goes to the garbage list, alive, and to 'old'. */
+static void save_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head *old)
 {
     struct rcgc__mem *m = MEM(heap);
     while (!list_is_empty(m, collectable)) {
-        uint32_t x = collectable->next_;
+        rcgc__head *h = H(m, collectable->next_);
+        garbage_append(heap, h + 1);
+        list_move(m, h, old);
+        h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+    }
+}
+
+/* The first object of 'l' not yet processed (still UNREACHABLE), or l's
+** handle. */
+static uint32_t first_unprocessed(struct rcgc__mem *m, rcgc__head *l)
+{
+    uint32_t end = HD(m, l), x = l->next_;
+    while (x != end && !(H(m, x)->flags_ & RCGC__F_UNREACHABLE))
+        x = H(m, x)->next_;
+    return x;
+}
+
+/*
+** Break the cycles: clear each object of the set in list order, holding a
+** temporary reference to it and to the next one. An object dies when its
+** last reference goes; the walk's own reference delays that until it has
+** been cleared, so a clear never frees the rest of a ring or list by a
+** cascade that nests a dealloc per object: each object dies with its
+** references dropped already, one call deep. Objects behind the walk may die
+** at any time (their death unlinks them); the next one cannot. Processed
+** objects lose UNREACHABLE; if user code untracks the object the walk is
+** about to take, the walk goes on at the first object not yet processed.
+** Objects still alive at the end (no clear, or a reference that appeared)
+** stay in the oldest generation: they may die later.
+*/
+static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head *old)
+{
+    struct rcgc__mem *m = MEM(heap);
+    if (heap->gc.debug & RCGC_GC_DEBUG_SAVEALL) {
+        save_garbage(heap, collectable, old);
+        return;
+    }
+    uint32_t end = HD(m, collectable);
+    uint32_t x = collectable->next_;
+    if (x != end)
+        rcgc_ref(H(m, x) + 1);
+    while (x != end) {
         rcgc__head *h = H(m, x);
-        void *obj = h + 1;
-        const rcgc_type *t = TYPE(heap, h);
-        if (heap->gc.debug & RCGC_GC_DEBUG_SAVEALL) {
-            garbage_append(heap, obj);
-        } else if (t->clear) {
-            rcgc_ref(obj);
-            t->clear(obj);
-            rcgc_unref(obj);
+        prefetch_ahead(h);
+        x = h->next_;
+        if (x != end)
+            rcgc_ref(H(m, x) + 1);
+        /* With only the walk's reference left, the unref below frees it
+        ** (its dealloc clears it and unlinks it). */
+        if (h->refcnt_ != 1) {
+            const rcgc_type *t = TYPE(heap, h);
+            if (t->clear)
+                t->clear(h + 1);
+            h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
         }
-        if (collectable->next_ == x) {
-            /* Still alive (no clear, or something still refers to it):
-            ** it may die later; keep it in the oldest generation. */
-            list_move(m, h, old);
-            h->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+        rcgc_unref(h + 1);
+        if (x != end && !(H(m, x)->flags_ & RCGC__F_UNREACHABLE)) {
+            /* Untracked by user code meanwhile: not ours any more. */
+            rcgc_unref(H(m, x) + 1);
+            x = first_unprocessed(m, collectable);
+            if (x != end)
+                rcgc_ref(H(m, x) + 1);
         }
     }
+    for (x = collectable->next_; x != end; x = H(m, x)->next_)
+        H(m, x)->flags_ &= (uint16_t)~COLLECTION_FLAGS;
+    list_merge(m, collectable, old);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1050,3 +1050,81 @@ TEST(full_collection_counts_references_ahead_of_its_walk)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* The garbage phase holds a reference to the object it clears and to the
+** next one (delete_garbage in src/gc.c): a ring dies one object at a time,
+** never by a cascade of deallocs nested inside each other. */
+static rcgc_heap *g_ring_heap;
+static unsigned g_ring_max_depth;
+
+static void ring_release(void *obj)
+{
+    (void)obj;
+    tt_released++;
+    if (g_ring_heap->dealloc.depth > g_ring_max_depth)
+        g_ring_max_depth = g_ring_heap->dealloc.depth;
+}
+
+/* A clear that untracks the next object of the garbage list (the one the
+** walk holds) and itself: the walk must notice and go on without them. */
+static void untracking_clear(void *obj)
+{
+    tt_node *n = obj;
+    if (n->slot[0])
+        rcgc_untrack(n->slot[0]);
+    rcgc_untrack(n);
+    tt_node_clear(obj);
+}
+
+/* [0]: an ordinary node; [1]: untracking_clear. */
+static const rcgc_type ring_types[2] = {
+    {.name = "ring_node", .size = sizeof(tt_node), .traverse = tt_node_traverse,
+     .clear = tt_node_clear, .release = ring_release},
+    {.name = "untracking_node", .size = sizeof(tt_node), .traverse = tt_node_traverse,
+     .clear = untracking_clear, .release = ring_release},
+};
+
+/* A ring of n nodes of 'type' through slot[0], dropped; returns the first. */
+static tt_node *drop_ring(rcgc_heap *heap, const rcgc_type *type, int n)
+{
+    tt_node *first = tt_new(heap, type), *prev = first;
+    for (int i = 1; i < n; i++) {
+        tt_node *next = tt_new(heap, type);
+        prev->slot[0] = next; /* steals */
+        prev = next;
+    }
+    prev->slot[0] = first; /* steals ours */
+    return first;
+}
+
+TEST(garbage_ring_dies_one_object_at_a_time)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    g_ring_heap = heap;
+    g_ring_max_depth = 0;
+    (void)drop_ring(heap, &ring_types[0], 1000);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 1000);
+    CHECK_EQ_U64(tt_released, 1000);
+    /* The first node dies inside the last one's dealloc: depth 2. A cascade
+    ** would reach the deferral limit (RCGC__DEALLOC_DEPTH). */
+    CHECK(g_ring_max_depth <= 2);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
+TEST(garbage_clear_that_untracks_the_next_object_is_survived)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    (void)drop_ring(heap, &ring_types[1], 50);
+    tt_node *ring2 = drop_ring(heap, &ring_types[0], 3); /* after it on the list */
+    ring2->slot[1] = rcgc_ref(ring2);
+    g_ring_heap = heap;
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 53);
+    CHECK_EQ_U64(tt_released, 53);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
