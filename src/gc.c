@@ -413,8 +413,37 @@ static int visit_reachable(void *obj, void *arg)
     return 0;
 }
 
+/* From x (gc_refs 0) on, the run of consecutive objects of 'young' with
+** gc_refs 0: flag them UNREACHABLE and move them to the tail of
+** 'unreachable' in one splice, after 'prev' (handle prev_hd), the last
+** object kept on young. Returns the handle of the object after the run. */
+static uint32_t move_run(struct rcgc__mem *m, rcgc__head *young, rcgc__head *prev,
+                         uint32_t prev_hd, uint32_t x, rcgc__head *unreachable)
+{
+    uint32_t end = HD(m, young), first = x, last;
+    uint32_t link = unreachable->prev_; /* prev_ of the next member */
+    rcgc__head *h;
+    do {
+        h = H(m, x);
+        prefetch_ahead(h);
+        h->prev_ = link;
+        h->flags_ |= RCGC__F_UNREACHABLE;
+        link = last = x;
+        x = h->next_;
+    } while (x != end && H(m, x)->prev_ == 0);
+    prev->next_ = x;
+    if (young->prev_ == last)
+        young->prev_ = prev_hd;
+    H(m, unreachable->prev_)->next_ = first;
+    h->next_ = HD(m, unreachable);
+    unreachable->prev_ = last;
+    return x;
+}
+
 /* Move everything not reachable from outside the set to 'unreachable'.
-** Returns the number of survivors left on 'young'. */
+** Returns the number of survivors left on 'young'. Unreachable objects
+** move a run at a time: nothing looks at them (a traverse could move one
+** back) until the run has been moved. */
 static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *unreachable)
 {
     struct rcgc__mem *m = MEM(heap);
@@ -427,25 +456,20 @@ static size_t move_unreachable(rcgc_heap *heap, rcgc__head *young, rcgc__head *u
     for (uint32_t x = young->next_; x != end;) {
         rcgc__head *h = H(m, x);
         prefetch_ahead(h);
-        if (h->prev_ > 0) {
-            TYPE(heap, h)->traverse(h + 1, visit_reachable, &v);
-            /* Scanned and reachable: it leaves the set now, and its prev_
-            ** becomes a link again (a later visit finds no COLLECTING flag
-            ** and ignores it), which saves a final pass over survivors. */
-            h->prev_ = prev_hd;
-            h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
-            prev = h;
-            prev_hd = x;
-            survivors++;
-            x = h->next_; /* after the visits: they may append to the list */
-        } else {
-            x = h->next_;
-            prev->next_ = x;
-            if (young->prev_ == HD(m, h))
-                young->prev_ = prev_hd;
-            list_append(m, h, unreachable);
-            h->flags_ |= RCGC__F_UNREACHABLE;
+        if (h->prev_ == 0) {
+            x = move_run(m, young, prev, prev_hd, x, unreachable);
+            continue;
         }
+        TYPE(heap, h)->traverse(h + 1, visit_reachable, &v);
+        /* Scanned and reachable: it leaves the set now, and its prev_
+        ** becomes a link again (a later visit finds no COLLECTING flag and
+        ** ignores it), which saves a final pass over survivors. */
+        h->prev_ = prev_hd;
+        h->flags_ &= (uint16_t)~RCGC__F_COLLECTING;
+        prev = h;
+        prev_hd = x;
+        survivors++;
+        x = h->next_; /* after the visits: they may append to the list */
     }
     return survivors;
 }

@@ -1128,3 +1128,38 @@ TEST(garbage_clear_that_untracks_the_next_object_is_survived)
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
 }
+
+/* move_unreachable moves tentatively unreachable objects a run at a time.
+** Here the live chain x5 -> x4 -> ... -> x1 is created bottom-up, so x1..x4
+** come before the only externally held x5 and fall into runs (mixed with
+** garbage pairs, and one run at the tail of the list); x5's traverse then
+** brings them back one by one. */
+TEST(runs_of_tentatively_unreachable_objects_come_back_when_reached)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    tt_node *x[6] = {NULL};
+    for (int i = 1; i <= 5; i++) {
+        x[i] = tt_new(heap, &tt_node_type);
+        x[i]->slot[0] = x[i - 1]; /* steals: x[i] holds x[i-1] */
+        if (i % 2) {
+            tt_node *a = tt_new(heap, &tt_node_type), *b = tt_new(heap, &tt_node_type);
+            tt_link2(a, b);
+            rcgc_unref(a);
+            rcgc_unref(b);
+        }
+    }
+    tt_node *g = tt_new(heap, &tt_node_type); /* garbage at the tail */
+    g->slot[0] = rcgc_ref(g);
+    rcgc_unref(g);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 7);
+    CHECK_EQ_U64(tt_released, 7);
+    CHECK_HEAP(heap);
+    for (int i = 1; i <= 5; i++)
+        CHECK_EQ_INT(in_generation(heap, 2, x[i]), 1);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 0);
+    rcgc_unref(x[5]);
+    CHECK_EQ_U64(tt_released, 12);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
