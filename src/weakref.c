@@ -14,6 +14,13 @@
 
 #define MEM(heap) (&(heap)->mem)
 
+/* Keeps rare paths out of the inline fast paths (fewer saved registers). */
+#if defined(__GNUC__)
+#define WEAK_NOINLINE __attribute__((noinline))
+#else
+#define WEAK_NOINLINE
+#endif
+
 /* ------------------------------------------------------------------ */
 /* State                                                              */
 /* ------------------------------------------------------------------ */
@@ -68,6 +75,7 @@ struct rcgc_finalize {
 };
 
 static void wr_clear(void *obj);
+static void wr_cb_clear(void *obj);
 static int wr_traverse(void *obj, rcgc_visit_fn visit, void *arg);
 static void fin_clear(void *obj);
 static int fin_traverse(void *obj, rcgc_visit_fn visit, void *arg);
@@ -84,6 +92,7 @@ static void types_init(rcgc_type *t)
     t[RCGC__WT_REF].clear = wr_clear;
     t[RCGC__WT_REF_CB] = t[RCGC__WT_REF];
     t[RCGC__WT_REF_CB].traverse = wr_traverse;
+    t[RCGC__WT_REF_CB].clear = wr_cb_clear;
     t[RCGC__WT_FINALIZE].name = "finalize";
     t[RCGC__WT_FINALIZE].size = sizeof(struct rcgc_finalize);
     t[RCGC__WT_FINALIZE].traverse = fin_traverse;
@@ -164,39 +173,23 @@ static wslot *slot_find(weak_state *st, uint32_t key)
     }
 }
 
-/* Insert 'key' (absent; room reserved). */
-static wslot *slot_insert(weak_state *st, uint32_t key)
+/* Make node the head of the list in slot i. */
+static inline void set_head(weak_state *st, uint32_t i, rcgc__wnode *node)
+{
+    st->slots[i].head = node;
+    node->slot = i;
+}
+
+/* Insert 'key' with the list 'head' (key absent; room reserved). */
+static inline void slot_insert(weak_state *st, uint32_t key, rcgc__wnode *head)
 {
     uint32_t mask = st->cap - 1;
     uint32_t i = ideal(st, key);
     while (st->slots[i].key != 0)
         i = (i + 1) & mask;
     st->slots[i].key = key;
+    set_head(st, i, head);
     st->used++;
-    return &st->slots[i];
-}
-
-/* Remove slot s by shifting later members of its probe run back. */
-static inline void slot_remove(weak_state *st, wslot *s)
-{
-    uint32_t mask = st->cap - 1;
-    uint32_t i = (uint32_t)(s - st->slots), j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (st->slots[j].key == 0)
-            break;
-        uint32_t k = ideal(st, st->slots[j].key);
-        /* The member at j may stay iff its ideal slot k lies cyclically
-        ** in (i, j]. */
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (stays)
-            continue;
-        st->slots[i] = st->slots[j];
-        i = j;
-    }
-    st->slots[i].key = 0;
-    st->slots[i].head = NULL;
-    st->used--;
 }
 
 /* Move the table to 'cap' slots (a power of two >= 2 * used). */
@@ -215,10 +208,8 @@ static rcgc_status rehash(rcgc_heap *heap, weak_state *st, size_t cap)
         bits++;
     st->shift = 32u - bits;
     for (uint32_t i = 0; i < oldcap; i++) {
-        if (old[i].key) {
-            wslot *s = slot_insert(st, old[i].key);
-            s->head = old[i].head;
-        }
+        if (old[i].key)
+            slot_insert(st, old[i].key, old[i].head);
     }
     rcgc_free(heap, old);
     return RCGC_OK;
@@ -249,24 +240,67 @@ rcgc_status rcgc__weak_reserve(rcgc_heap *heap, size_t n)
 ** (16 KiB) shrinks to a quarter, so a burst of weakly referenced objects
 ** does not keep its table forever. Best effort: out of memory keeps the big
 ** one. Never called while a slot pointer is held. */
-static void maybe_shrink(rcgc_heap *heap, weak_state *st)
+static WEAK_NOINLINE void shrink(rcgc_heap *heap, weak_state *st)
 {
-    if (st->cap > 1024 && (size_t)st->used * 16 < st->cap)
-        (void)rehash(heap, st, st->cap / 4);
+    (void)rehash(heap, st, st->cap / 4);
 }
 
-void rcgc__wnode_link(rcgc_heap *heap, rcgc__wnode *node, void *obj)
+static inline void maybe_shrink(rcgc_heap *heap, weak_state *st)
+{
+    if (st->cap > 1024 && (size_t)st->used * 16 < st->cap)
+        shrink(heap, st);
+}
+
+/* slot_drop when members of the probe run follow slot i: shift them back
+** over it. Out of line, so that the common case stays small. */
+static WEAK_NOINLINE void slot_drop_shift(rcgc_heap *heap, weak_state *st, uint32_t i)
+{
+    uint32_t mask = st->cap - 1;
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (st->slots[j].key == 0)
+            break;
+        uint32_t k = ideal(st, st->slots[j].key);
+        /* The member at j may stay iff its ideal slot k lies cyclically
+        ** in (i, j]. */
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays)
+            continue;
+        st->slots[i].key = st->slots[j].key;
+        set_head(st, i, st->slots[j].head);
+        i = j;
+    }
+    st->slots[i].key = 0;
+    st->slots[i].head = NULL;
+    maybe_shrink(heap, st);
+}
+
+/* Remove slot i (linear probing without tombstones), then maybe shrink.
+** Every path ends in a tail call or a return: cheap for the inline callers. */
+static inline void slot_drop(rcgc_heap *heap, weak_state *st, uint32_t i)
+{
+    st->used--;
+    if (st->slots[(i + 1) & (st->cap - 1)].key != 0) {
+        slot_drop_shift(heap, st, i);
+        return;
+    }
+    st->slots[i].key = 0;
+    st->slots[i].head = NULL;
+    maybe_shrink(heap, st);
+}
+
+/* rcgc__wnode_link, inline for the weak reference fast path. */
+static inline void wnode_link(rcgc_heap *heap, rcgc__wnode *node, void *obj)
 {
     weak_state *st = heap->weak;
-    uint32_t key = obj_key(heap, obj);
     rcgc__head *h = rcgc__head_of(obj);
-    wslot *s = (h->flags_ & RCGC__F_WEAKREFS) ? slot_find(st, key) : NULL;
     node->obj = obj;
     node->prev = node->next = NULL;
     st->nnodes++;
+    wslot *s = (h->flags_ & RCGC__F_WEAKREFS) ? slot_find(st, obj_key(heap, obj)) : NULL;
     if (!s) {
-        s = slot_insert(st, key);
-        s->head = node;
+        slot_insert(st, obj_key(heap, obj), node);
         h->flags_ |= RCGC__F_WEAKREFS;
         return;
     }
@@ -282,34 +316,47 @@ void rcgc__wnode_link(rcgc_heap *heap, rcgc__wnode *node, void *obj)
     }
     node->next = head;
     head->prev = node;
-    s->head = node;
+    set_head(st, head->slot, node);
 }
 
-void rcgc__wnode_unlink(rcgc_heap *heap, rcgc__wnode *node)
+void rcgc__wnode_link(rcgc_heap *heap, rcgc__wnode *node, void *obj)
+{
+    wnode_link(heap, node, obj);
+}
+
+/* rcgc__wnode_unlink, inline for the weak reference fast path. A head
+** finds its slot without hashing (node->slot). The node is done with before
+** the table changes, so that nothing is live across a shrink. */
+static inline void wnode_unlink(rcgc_heap *heap, rcgc__wnode *node)
 {
     void *obj = node->obj;
     if (!obj)
         return;
     weak_state *st = heap->weak;
-    if (node->next)
-        node->next->prev = node->prev;
-    if (node->prev) {
-        node->prev->next = node->next;
-    } else {
-        wslot *s = slot_find(st, obj_key(heap, obj));
-        if (!s)
-            rcgc__panic_obj(heap, obj, "weak reference list without a side-table entry");
-        if (node->next) {
-            s->head = node->next;
-        } else {
-            slot_remove(st, s);
-            rcgc__head_of(obj)->flags_ &= (uint16_t)~RCGC__F_WEAKREFS;
-            maybe_shrink(heap, st);
-        }
-    }
+    rcgc__wnode *prev = node->prev, *next = node->next;
+    uint32_t slot = node->slot;
     node->obj = NULL;
     node->prev = node->next = NULL;
     st->nnodes--;
+    if (next)
+        next->prev = prev;
+    if (prev) {
+        prev->next = next;
+        return;
+    }
+    if (st->slots[slot].head != node)
+        rcgc__panic_obj(heap, obj, "weak reference list without a side-table entry");
+    if (next) {
+        set_head(st, slot, next);
+        return;
+    }
+    rcgc__head_of(obj)->flags_ &= (uint16_t)~RCGC__F_WEAKREFS;
+    slot_drop(heap, st, slot);
+}
+
+void rcgc__wnode_unlink(rcgc_heap *heap, rcgc__wnode *node)
+{
+    wnode_unlink(heap, node);
 }
 
 rcgc_status rcgc__weak_referent_error(rcgc_heap *heap, const void *obj, const char *what)
@@ -367,8 +414,7 @@ static rcgc__wnode **detach_all(rcgc_heap *heap, void *obj, rcgc__wnode **tail, 
     if (!s)
         return tail;
     rcgc__wnode *n = s->head;
-    slot_remove(st, s);
-    maybe_shrink(heap, st);
+    slot_drop(heap, st, n->slot);
     while (n) {
         rcgc__wnode *next = n->next;
         n->obj = NULL;
@@ -479,10 +525,17 @@ void rcgc__weakref_gc_clear(rcgc_heap *heap, rcgc__head *still)
 /* Weak reference objects                                             */
 /* ------------------------------------------------------------------ */
 
+/* A callback-less reference has no argument to drop. */
 static void wr_clear(void *obj)
 {
     struct rcgc_weakref *wr = obj;
-    rcgc__wnode_unlink(rcgc__mem_heap_of(obj), &wr->node);
+    wnode_unlink(rcgc__mem_heap_of(obj), &wr->node);
+}
+
+static void wr_cb_clear(void *obj)
+{
+    struct rcgc_weakref *wr = obj;
+    wr_clear(obj);
     RCGC_CLEAR(wr->cb_arg);
 }
 
@@ -894,6 +947,11 @@ static size_t check_lists(rcgc_heap *heap, weak_state *st)
                                    "weakrefs flag or an empty list\n", (void *)(h + 1));
             bad++;
             continue;
+        }
+        if (s->head->slot != i) {
+            rcgc_heap_printf(heap, "rcgc_heap_check: weak list head of %p names slot %u, "
+                                   "not %u\n", (void *)(h + 1), s->head->slot, i);
+            bad++;
         }
         rcgc__wnode *prev = NULL;
         size_t steps = 0;

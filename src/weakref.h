@@ -64,6 +64,8 @@ enum {
 **     non-empty list;
 **   - list order: the shared callback-less rcgc_weakref (at most one) first,
 **     then every other node newest first (callbacks run in list order);
+**   - the head of a list knows its side-table slot ('slot'), so dropping
+**     it needs no hashing;
 **   - a PENDING node is unlinked; its 'next' chains the callbacks still to
 **     run, and the chain holds a strong reference to the node's owner.
 */
@@ -72,6 +74,7 @@ typedef struct rcgc__wnode {
     void *obj;
     uint8_t kind;
     uint8_t flags;
+    uint32_t slot; /* while the head of its list: the side-table slot */
 } rcgc__wnode;
 
 /* Make room for 'n' more side-table entries, so that the next 'n' calls of

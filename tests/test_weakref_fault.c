@@ -4,12 +4,14 @@
 ** clean: the call reports NULL or RCGC_ENOMEM, the heap checks clean, and
 ** after dropping everything no object is left), and a seeded random test
 ** mixing weak references, callbacks, containers, finalizers and
-** collections, checking the heap after every step.
+** collections, checking the heap after every step. Also: damage to the
+** side table's bookkeeping is found by the check and by the unlink.
 */
 #include <stdlib.h>
 
 #include "harness.h"
 #include "heap.h"
+#include "weakref.h"
 #include "weak_testtypes.h"
 
 /* ------------------------------------------------------------------ */
@@ -389,6 +391,68 @@ TEST(fault_injection_weak_containers)
 TEST(fault_injection_container_setdefault_update_pop_clear)
 {
     fault_loop(sc_container_ops, "container operations");
+}
+
+/* ------------------------------------------------------------------ */
+/* Damage                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A weak reference object starts with its node (weakref.c). */
+static rcgc__wnode *node_of(rcgc_weakref *wr)
+{
+    return (rcgc__wnode *)(void *)wr;
+}
+
+/* The head of a list names its side-table slot: rcgc_heap_check verifies it
+** after the table grew, shrank and shifted members back. */
+TEST(heap_check_finds_a_head_naming_the_wrong_slot)
+{
+    rcgc_heap *heap = th_heap_new();
+    enum { N = 3000 };
+    static wt_node *objs[N];
+    static rcgc_weakref *refs[N];
+    for (int i = 0; i < N; i++) {
+        objs[i] = wt_new(heap, &wt_node_type, i);
+        refs[i] = rcgc_weakref_new(heap, objs[i], NULL, NULL);
+    }
+    /* Every other one dies: removals shift later members back, then the
+    ** table shrinks (rehash). */
+    for (int i = 0; i < N; i += 2)
+        rcgc_unref(refs[i]);
+    for (int i = 0; i < N - 100; i += 2)
+        rcgc_unref(refs[i + 1]);
+    CHECK_HEAP(heap);
+    rcgc__wnode *n = node_of(refs[N - 1]);
+    n->slot ^= 1;
+    CHECK_EQ_INT(rcgc_heap_check(heap), RCGC_ECORRUPT);
+    CHECK_CONTAINS(th_output, "names slot");
+    n->slot ^= 1;
+    CHECK_HEAP(heap);
+    for (int i = N - 100; i < N; i += 2)
+        rcgc_unref(refs[i + 1]);
+    for (int i = 0; i < N; i++)
+        rcgc_unref(objs[i]);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
+/* Dropping a head whose slot does not name it panics instead of emptying
+** another object's entry. */
+static void drop_misnamed_head(void *arg)
+{
+    (void)arg;
+    rcgc_heap *heap = th_heap_new();
+    wt_node *a = wt_new(heap, &wt_node_type, 1);
+    wt_node *b = wt_new(heap, &wt_node_type, 2);
+    rcgc_weakref *ra = rcgc_weakref_new(heap, a, NULL, NULL);
+    rcgc_weakref *rb = rcgc_weakref_new(heap, b, NULL, NULL);
+    node_of(ra)->slot = node_of(rb)->slot;
+    rcgc_unref(ra);
+}
+
+TEST(unlink_panics_on_a_head_naming_the_wrong_slot)
+{
+    CHECK_PANICS(drop_misnamed_head, NULL, "weak reference list without a side-table entry");
 }
 
 /* ------------------------------------------------------------------ */
