@@ -8,6 +8,7 @@
 ** own fields and the RCGC__F_WEAKREFS header bit. docs/weakref.md explains
 ** the ordering rules.
 */
+#include <assert.h>
 #include <string.h>
 
 #include "weakref.h"
@@ -525,18 +526,23 @@ void rcgc__weakref_gc_clear(rcgc_heap *heap, rcgc__head *still)
 /* Weak reference objects                                             */
 /* ------------------------------------------------------------------ */
 
-/* A callback-less reference has no argument to drop. */
-static void wr_clear(void *obj)
+static WEAK_NOINLINE void wr_cb_clear(void *obj)
 {
     struct rcgc_weakref *wr = obj;
     wnode_unlink(rcgc__mem_heap_of(obj), &wr->node);
+    RCGC_CLEAR(wr->cb_arg);
 }
 
-static void wr_cb_clear(void *obj)
+/* A callback-less reference rarely has an argument: without one, the unlink
+** is the last thing done (its calls are tail calls). */
+static void wr_clear(void *obj)
 {
     struct rcgc_weakref *wr = obj;
-    wr_clear(obj);
-    RCGC_CLEAR(wr->cb_arg);
+    if (wr->cb_arg) {
+        wr_cb_clear(obj);
+        return;
+    }
+    wnode_unlink(rcgc__mem_heap_of(obj), &wr->node);
 }
 
 static int wr_traverse(void *obj, rcgc_visit_fn visit, void *arg)
@@ -579,23 +585,13 @@ bool rcgc_weakref_is(const void *obj)
     return obj && is_weakref(obj);
 }
 
-rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
-                               void *cb_arg)
+/* Make the new weak reference wr (fields zero, unlinked) refer to obj: the
+** general case. rcgc_new may have run a collection, whose callbacks may
+** have made the shared reference or filled the side table meanwhile. */
+static WEAK_NOINLINE rcgc_weakref *weakref_link_new(rcgc_heap *heap, struct rcgc_weakref *wr,
+                                                    void *obj, rcgc_weakref_callback cb,
+                                                    void *cb_arg)
 {
-    if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
-        return NULL;
-    struct rcgc_weakref *wr;
-    if (!cb && (wr = find_basic(heap, obj)) != NULL)
-        return rcgc_ref(wr);
-    const rcgc_type *t = weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
-    if (!t)
-        return NULL;
-    /* Untraced, skip the call-site wrapper (it only matters to the tracer). */
-    wr = heap->trace ? rcgc_new(heap, t) : (rcgc_new)(heap, t);
-    if (!wr)
-        return NULL;
-    /* rcgc_new may have run a collection, whose callbacks may have made the
-    ** shared reference meanwhile. */
     if (!cb) {
         struct rcgc_weakref *basic = find_basic(heap, obj);
         if (basic) {
@@ -610,7 +606,56 @@ rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback
     wr->node.kind = cb ? RCGC__WK_REF_CB : RCGC__WK_REF;
     wr->cb = cb;
     wr->cb_arg = rcgc_xref(cb_arg);
-    rcgc__wnode_link(heap, &wr->node, obj);
+    wnode_link(heap, &wr->node, obj);
+    return wr;
+}
+
+/* rcgc_weakref_new with a callback (or an argument), when obj already has
+** weak references, on a heap being traced or without the layer's state or
+** table room yet. */
+static WEAK_NOINLINE rcgc_weakref *weakref_new_slow(rcgc_heap *heap, void *obj,
+                                                    rcgc_weakref_callback cb, void *cb_arg)
+{
+    if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
+        return NULL;
+    struct rcgc_weakref *wr;
+    if (!cb && (wr = find_basic(heap, obj)) != NULL)
+        return rcgc_ref(wr);
+    const rcgc_type *t = weak_type(heap, cb ? RCGC__WT_REF_CB : RCGC__WT_REF);
+    if (!t)
+        return NULL;
+    wr = heap->trace ? rcgc_new(heap, t) : (rcgc_new)(heap, t);
+    if (!wr)
+        return NULL;
+    return weakref_link_new(heap, wr, obj, cb, cb_arg);
+}
+
+/* The common case inline: the first, callback-less weak reference to obj,
+** with room in the side table. */
+rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
+                               void *cb_arg)
+{
+    if (cb || cb_arg)
+        return weakref_new_slow(heap, obj, cb, cb_arg);
+    if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
+        return NULL;
+    weak_state *st = heap->weak;
+    rcgc__head *h = rcgc__head_of(obj);
+    if (!st || (h->flags_ & RCGC__F_WEAKREFS) || !has_room(st, 1) || heap->trace)
+        return weakref_new_slow(heap, obj, NULL, NULL);
+    /* Untraced: skip the call-site wrapper (it only matters to the tracer).
+    ** The type is untracked, so its allocation runs no collection (no user
+    ** code): obj's list and the table are as they were. */
+    struct rcgc_weakref *wr = (rcgc_new)(heap, &st->types[RCGC__WT_REF]);
+    if (!wr)
+        return NULL;
+    assert(!(h->flags_ & RCGC__F_WEAKREFS) && has_room(st, 1));
+    /* rcgc_new zero-filled cb, cb_arg, hash and the node. */
+    wr->node.kind = RCGC__WK_REF;
+    wr->node.obj = obj;
+    slot_insert(st, obj_key(heap, obj), &wr->node);
+    h->flags_ |= RCGC__F_WEAKREFS;
+    st->nnodes++;
     return wr;
 }
 

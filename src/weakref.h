@@ -94,10 +94,14 @@ static inline rcgc_status rcgc__weak_check_referent(rcgc_heap *heap, const void 
     /* The common case inline: a live object of this heap whose type
     ** supports weak references. Anything else is reported (or panics)
     ** out of line. */
-    const rcgc__head *h = obj ? rcgc__head_of(obj) : NULL;
-    if (h && rcgc__mem_heap_of(obj) == heap && h->type_ != 0 && h->type_ < heap->ntypes &&
-        (heap->types[h->type_]->flags & RCGC_TYPE_WEAKREFABLE) && h->refcnt_ != 0)
-        return RCGC_OK;
+    if (obj && rcgc__mem_heap_of(obj) == heap) {
+        const rcgc__head *h = rcgc__head_of(obj);
+        uint32_t id = h->type_;
+        /* 0 < id < ntypes (ntypes >= 1) in one unsigned comparison. */
+        if (id - 1u < heap->ntypes - 1u &&
+            (heap->types[id]->flags & RCGC_TYPE_WEAKREFABLE) && h->refcnt_ != 0)
+            return RCGC_OK;
+    }
     return rcgc__weak_referent_error(heap, obj, what);
 }
 /* True if the object is alive for weak purposes (refcount > 0). */

@@ -200,6 +200,41 @@ TEST(callbackless_refs_are_shared_and_counted)
     rcgc_heap_free(heap);
 }
 
+/* An argument without a callback is held like a callback's: by the new
+** shared reference until it dies (a later call shares it and its argument
+** is not taken), also after the referent died. */
+TEST(callbackless_ref_holds_its_argument_until_it_dies)
+{
+    rcgc_heap *heap = th_heap_new();
+    wt_node *o = wt_new(heap, &wt_node_type, 0);
+    wt_node *arg = wt_new(heap, &wt_node_type, 1);
+    wt_node *arg2 = wt_new(heap, &wt_node_type, 2);
+    rcgc_weakref *a = rcgc_weakref_new(heap, o, NULL, arg);
+    CHECK_EQ_U64(rcgc_refcount(arg), 2);
+    rcgc_weakref *b = rcgc_weakref_new(heap, o, NULL, arg2);
+    CHECK_EQ_PTR(a, b);
+    CHECK_EQ_U64(rcgc_refcount(arg2), 1);
+    rcgc_unref(b);
+    rcgc_unref(o);
+    CHECK(!rcgc_weakref_is_alive(a));
+    CHECK_EQ_U64(rcgc_refcount(arg), 2);
+    CHECK_HEAP(heap);
+    rcgc_unref(a);
+    CHECK_EQ_U64(rcgc_refcount(arg), 1);
+    /* Dropped while its referent lives: the same. */
+    o = wt_new(heap, &wt_node_type, 3);
+    a = rcgc_weakref_new(heap, o, NULL, arg);
+    CHECK_EQ_U64(rcgc_refcount(arg), 2);
+    rcgc_unref(a);
+    CHECK_EQ_U64(rcgc_refcount(arg), 1);
+    CHECK_EQ_U64(rcgc_weakref_count(o), 0);
+    rcgc_unref(o);
+    rcgc_unref(arg2);
+    rcgc_unref(arg);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
 TEST(non_weakrefable_object_is_rejected_with_a_message)
 {
     rcgc_heap *heap = th_heap_new();
