@@ -45,6 +45,7 @@ typedef struct wslot {
 **     ('index' ascending) and holds one strong reference to each.
 */
 typedef struct weak_state {
+    rcgc_type types[RCGC__WT_COUNT]; /* must be first: rcgc__weak_is_type */
     wslot *slots;
     uint32_t cap;
     uint32_t used;
@@ -54,7 +55,6 @@ typedef struct weak_state {
     size_t nreg;
     uint64_t next_index;
     bool shutdown;          /* heap free ran the atexit finalizers */
-    rcgc_type types[RCGC__WT_COUNT];
 } weak_state;
 
 struct rcgc_weakref {
@@ -138,11 +138,6 @@ static bool head_is(rcgc_heap *heap, const rcgc__head *h, int which)
 {
     weak_state *st = heap->weak;
     return st && type_of_head(heap, h) == &st->types[which];
-}
-
-bool rcgc__weak_is_type(const void *obj, int which)
-{
-    return head_is(rcgc__mem_heap_of(obj), rcgc__head_of(obj), which);
 }
 
 /* ------------------------------------------------------------------ */

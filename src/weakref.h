@@ -117,8 +117,14 @@ enum { RCGC__WT_REF, RCGC__WT_REF_CB, RCGC__WT_FINALIZE, RCGC__WT_MAP, RCGC__WT_
 /* The type, creating the layer's state on first use; NULL when out of
 ** memory. */
 const rcgc_type *rcgc__weak_type(rcgc_heap *heap, int which);
-/* True if obj is of the layer's type 'which'. */
-bool rcgc__weak_is_type(const void *obj, int which);
+/* True if obj is of the layer's type 'which'. heap->weak (weakref.c's
+** state) starts with the array of the layer's types. */
+static inline bool rcgc__weak_is_type(const void *obj, int which)
+{
+    rcgc_heap *heap = rcgc__mem_heap_of(obj);
+    const rcgc_type *types = heap->weak;
+    return types && heap->types[rcgc__head_of(obj)->type_] == &types[which];
+}
 
 /* ------------------------------------------------------------------ */
 /* weakmap.c, for weakref.c                                           */
