@@ -656,8 +656,21 @@ bool rcgc_weakref_is(const void *obj);
 ** weak reference holds strongly until it dies, or NULL. */
 rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback cb,
                                void *cb_arg);
-/* A new strong reference to the referent, or NULL once it is dead. */
+/* A new strong reference to the referent, or NULL once it is dead. Inline
+** (the macro below); the function stays exported. */
 void *rcgc_weakref_get(rcgc_weakref *wr);
+/* Private: where a weak reference object keeps its referent (NULL once
+** dead), exposed only so that rcgc_weakref_get can be inline. A referent
+** at refcount 0 is queued for deallocation: already dead. */
+#define RCGC__WEAKREF_OBJ_OFFSET (2 * sizeof(void *))
+static inline void *rcgc__weakref_get(rcgc_weakref *wr)
+{
+    void *obj = *(void **)(void *)((char *)wr + RCGC__WEAKREF_OBJ_OFFSET);
+    if (!obj || RCGC__HEAD(obj)->refcnt_ == 0)
+        return NULL;
+    return rcgc_ref(obj);
+}
+#define rcgc_weakref_get(wr) rcgc__weakref_get(wr)
 bool rcgc_weakref_is_alive(const rcgc_weakref *wr);
 
 /* Number of weak references to obj: weak reference objects, weak-map

@@ -9,6 +9,7 @@
 ** the ordering rules.
 */
 #include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "weakref.h"
@@ -654,13 +655,14 @@ rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback
     return wr;
 }
 
-void *rcgc_weakref_get(rcgc_weakref *wr)
+/* rcgc.h's inline rcgc_weakref_get reads the referent at this offset. */
+_Static_assert(offsetof(struct rcgc_weakref, node.obj) == RCGC__WEAKREF_OBJ_OFFSET,
+               "rcgc_weakref_get: the referent's offset");
+
+/* Parenthesised: rcgc.h defines rcgc_weakref_get as a macro (inline). */
+void *(rcgc_weakref_get)(rcgc_weakref *wr)
 {
-    void *obj = wr->node.obj;
-    /* Refcount 0: queued for deallocation (the trashcan); already dead. */
-    if (!obj || rcgc__head_of(obj)->refcnt_ == 0)
-        return NULL;
-    return rcgc_ref(obj);
+    return rcgc__weakref_get(wr);
 }
 
 bool rcgc_weakref_is_alive(const rcgc_weakref *wr)

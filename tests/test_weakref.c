@@ -79,6 +79,56 @@ TEST(refcount_death_finalizer_sees_weakref_alive)
     rcgc_heap_free(heap);
 }
 
+/* A long chain dies in bounded C stack: past the depth limit, objects wait
+** at refcount 0 for the outermost dealloc. A weak reference to a waiting
+** object reads dead already (CPython's _PyObject_IsDeadRef), else a
+** finalizer running meanwhile could resurrect it. Node i holds node i + 1
+** and a peeker whose finalizer dereferences a weak reference to node i + 1;
+** the peeker is dropped after node i + 1, so it runs once that node died or,
+** past the limit, while it waits. The exported function agrees. */
+static unsigned peeks, peeks_alive;
+static int fin_count_alive(void *obj)
+{
+    wt_node *n = obj;
+    void *o = rcgc_weakref_get(n->peek);
+    peeks++;
+    if (o) {
+        peeks_alive++;
+        rcgc_unref(o);
+    }
+    return 0;
+}
+static const rcgc_type count_peek_type = {"peek", sizeof(wt_node), 0, 0, wt_traverse,
+                                          wt_clear, fin_count_alive, NULL};
+
+TEST(weakref_to_an_object_waiting_for_dealloc_reads_dead)
+{
+    rcgc_heap *heap = th_heap_new();
+    enum { N = 120 };
+    static wt_node *chain[N];
+    static rcgc_weakref *refs[N];
+    for (int i = 0; i < N; i++)
+        chain[i] = wt_new(heap, &wt_node_type, i);
+    for (int i = 0; i + 1 < N; i++) {
+        wt_node *p = wt_new(heap, &count_peek_type, 1000 + i);
+        p->peek = refs[i] = rcgc_weakref_new(heap, chain[i + 1], NULL, NULL);
+        CHECK((rcgc_weakref_get)(refs[i]) == chain[i + 1]);
+        rcgc_unref(chain[i + 1]);
+        chain[i]->slot[0] = chain[i + 1]; /* the chain takes our reference */
+        chain[i]->slot[1] = p;
+    }
+    rcgc_unref(chain[0]);
+    CHECK_EQ_U64(rcgc_heap_live_objects(heap), N - 1); /* the weak references */
+    for (int i = 0; i + 1 < N; i++) {
+        CHECK((rcgc_weakref_get)(refs[i]) == NULL);
+        rcgc_unref(refs[i]);
+    }
+    CHECK_EQ_U64(peeks, N - 1);
+    CHECK_EQ_U64(peeks_alive, 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
 /* PARITY 16: a resurrecting finalizer aborts the death: the object stays
 ** valid and its weak references stay alive; a GC type is not finalized
 ** again at its next death, a non-GC type is. */
