@@ -256,14 +256,12 @@ static const struct rcgc_traceback *tb_intern(rcgc_heap *heap, const rcgc__frame
 static inline size_t slot_home(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
 {
     uint64_t h = ((uint64_t)ptr ^ ((uint64_t)domain << 48)) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 32) & (t->cap - 1);
+    return (size_t)(h >> 32) & t->mask;
 }
 
 static inline rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
 {
-    if (!t->count)
-        return NULL;
-    for (size_t i = slot_home(t, domain, ptr);; i = (i + 1) & (t->cap - 1)) {
+    for (size_t i = slot_home(t, domain, ptr);; i = (i + 1) & t->mask) {
         rcgc__tentry *e = &t->traces[i];
         if (!e->tb)
             return NULL;
@@ -274,7 +272,7 @@ static inline rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, ui
 
 static inline void trace_delete(rcgc__trace *t, rcgc__tentry *e)
 {
-    size_t mask = t->cap - 1;
+    size_t mask = t->mask;
     size_t i = (size_t)(e - t->traces), j = i;
     for (;;) {
         j = (j + 1) & mask;
@@ -287,15 +285,30 @@ static inline void trace_delete(rcgc__trace *t, rcgc__tentry *e)
             i = j;
         }
     }
-    t->traces[i].tb = NULL;
-    t->traces[i].ptr = 0;
+    t->traces[i] = (rcgc__tentry){0}; /* weight 0: no fast-path free matches it */
     t->count--;
+}
+
+/* The traces table's memory (the empty table 'nil' is the tracer's). */
+static void traces_free(rcgc_heap *heap, rcgc__tentry *v, size_t cap)
+{
+    const rcgc__trace *t = heap->trace;
+    if (v != &t->nil)
+        rcgc__trace_free(heap, v, cap * sizeof *v);
+}
+
+/* The empty table: one slot, no room (the first trace grows it). */
+static void traces_reset(rcgc__trace *t)
+{
+    t->traces = &t->nil;
+    t->cap = 1;
+    t->mask = t->count = t->grow_at = 0;
 }
 
 static bool traces_grow(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
-    size_t cap = t->cap ? t->cap * 2 : TRACES_INITIAL;
+    size_t cap = t->grow_at ? t->cap * 2 : TRACES_INITIAL;
     rcgc__tentry *nt = rcgc__trace_calloc(heap, cap, sizeof *nt);
     if (!nt)
         return false;
@@ -303,6 +316,8 @@ static bool traces_grow(rcgc_heap *heap)
     size_t oldcap = t->cap;
     t->traces = nt;
     t->cap = cap;
+    t->mask = cap - 1;
+    t->grow_at = cap / 4 * 3;
     for (size_t i = 0; i < oldcap; i++) {
         if (!old[i].tb)
             continue;
@@ -311,7 +326,7 @@ static bool traces_grow(rcgc_heap *heap)
             j = (j + 1) & (cap - 1);
         nt[j] = old[i];
     }
-    rcgc__trace_free(heap, old, oldcap * sizeof *old);
+    traces_free(heap, old, oldcap);
     return true;
 }
 
@@ -319,7 +334,30 @@ static bool traces_grow(rcgc_heap *heap)
 static inline bool traces_reserve(rcgc_heap *heap)
 {
     const rcgc__trace *t = heap->trace;
-    return (t->count + 1) * 4 <= t->cap * 3 || traces_grow(heap);
+    return t->count < t->grow_at || traces_grow(heap);
+}
+
+/* The meta word of an exact heap trace under tag 'tag'. */
+static uint64_t exact_meta(uint32_t tag)
+{
+    rcgc__tentry e = {0, NULL, 0, {{RCGC_TRACE_DOMAIN_HEAP, (uint16_t)tag, 1.0f}}};
+    return e.meta;
+}
+
+static void set_tag(rcgc__trace *t, uint32_t tag)
+{
+    t->tag = (uint16_t)tag;
+    t->meta = exact_meta(tag);
+}
+
+/* Weight 1 (compared as bits: cheaper than a float compare). */
+static inline bool exact(const rcgc__tentry *e)
+{
+    float one = 1.0f;
+    uint32_t a, b;
+    memcpy(&a, &e->weight, sizeof a);
+    memcpy(&b, &one, sizeof b);
+    return a == b;
 }
 
 static inline double weighted(const rcgc__tentry *e)
@@ -329,7 +367,7 @@ static inline double weighted(const rcgc__tentry *e)
 
 static inline void account_add(rcgc__trace *t, const rcgc__tentry *e)
 {
-    if (e->weight == 1.0f)
+    if (exact(e))
         t->current += e->size;
     else
         t->current += (size_t)llround(weighted(e));
@@ -339,7 +377,7 @@ static inline void account_add(rcgc__trace *t, const rcgc__tentry *e)
 
 static inline void account_remove(rcgc__trace *t, const rcgc__tentry *e)
 {
-    size_t w = e->weight == 1.0f ? e->size : (size_t)llround(weighted(e));
+    size_t w = exact(e) ? e->size : (size_t)llround(weighted(e));
     t->current = w <= t->current ? t->current - w : 0;
 }
 
@@ -354,7 +392,7 @@ static RCGC__ALWAYS_INLINE bool trace_put(rcgc_heap *heap, uint32_t domain, uint
     if (!traces_reserve(heap))
         return false;
     rcgc__tentry *e;
-    for (size_t i = slot_home(t, domain, ptr);; i = (i + 1) & (t->cap - 1)) {
+    for (size_t i = slot_home(t, domain, ptr);; i = (i + 1) & t->mask) {
         e = &t->traces[i];
         if (!e->tb) {
             e->ptr = ptr;
@@ -370,7 +408,7 @@ static RCGC__ALWAYS_INLINE bool trace_put(rcgc_heap *heap, uint32_t domain, uint
     e->tb = tb;
     e->size = size;
     e->weight = weight;
-    e->tag = t->ntags ? (uint16_t)t->tagstack[t->ntags - 1] : 0;
+    e->tag = t->tag;
     account_add(t, e);
     return true;
 }
@@ -379,39 +417,69 @@ static RCGC__ALWAYS_INLINE bool trace_put(rcgc_heap *heap, uint32_t domain, uint
 /* Capturing a traceback                                                 */
 /* ===================================================================== */
 
-/* Frames, most recent first: the call site, then native frames (native
-** mode), then host frames innermost first. Truncated to max_frames;
-** total_nframe counts them all. NULL: out of memory. */
+/* The call site's one frame (the site must have a file). */
+static inline rcgc__frame site_frame(const rcgc__site *site)
+{
+    return (rcgc__frame){site->file, site->func ? site->func : UNKNOWN, 0,
+                         (uint32_t)(site->line > 0 ? site->line : 0), 0};
+}
+
+/* The site cache's slot for a call site (file != NULL): a file's lines
+** take consecutive slots. */
+static inline struct rcgc__sitecache *site_slot(rcgc__trace *t, const rcgc__site *site)
+{
+    size_t k = (((uintptr_t)site->file >> 4) + (uint32_t)site->line) & (RCGC__SITECACHE - 1);
+    return &t->sitecache[k];
+}
+
+/* A cache entry's key: line and total depth in one word (total 1, the
+** common case, is the line alone). */
+static inline uint64_t site_key(const rcgc__site *site, uint32_t total)
+{
+    return (uint32_t)site->line | (uint64_t)(total - 1) << 32;
+}
+
+static inline bool site_hit(const struct rcgc__sitecache *c, const rcgc__site *site,
+                            uint32_t total)
+{
+    return c->file == site->file && c->key == site_key(site, total) && c->func == site->func;
+}
+
+/* An empty entry's key matches no site (a total of 2^32 frames), so a
+** site without a file (all zero) never hits an empty entry either. */
+#define SITE_EMPTY UINT64_MAX
+
+static void sitecache_reset(rcgc__trace *t)
+{
+    for (size_t k = 0; k < RCGC__SITECACHE; k++)
+        t->sitecache[k] = (struct rcgc__sitecache){NULL, NULL, SITE_EMPTY, NULL};
+}
+
 /* The call site's one frame, interned, into its site-cache slot c. */
 static const struct rcgc_traceback *capture_site(rcgc_heap *heap, struct rcgc__sitecache *c,
                                                  uint32_t total)
 {
     rcgc__trace *t = heap->trace;
-    rcgc__frame f = {t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
-                     (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
+    rcgc__frame f = site_frame(&t->site);
     const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
-    if (tb) {
-        c->site = t->site;
-        c->total = total;
-        c->tb = tb;
-    }
+    if (tb)
+        *c = (struct rcgc__sitecache){t->site.file, t->site.func, site_key(&t->site, total), tb};
     return tb;
 }
 
 static const struct rcgc_traceback *capture_frames(rcgc_heap *heap);
 
+/* Frames, most recent first: the call site, then native frames (native
+** mode), then host frames innermost first. Truncated to max_frames;
+** total_nframe counts them all. NULL: out of memory. */
 static inline const struct rcgc_traceback *capture(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
-    /* Fast path: one frame from a call site (the 1-frame mode), from the
-    ** site cache. */
+    /* One frame from a call site (the 1-frame mode): the site cache. */
     if (t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
         uint32_t total = 1 + (uint32_t)t->nhframes;
-        size_t k = ((uintptr_t)t->site.file >> 3 ^ (uintptr_t)t->site.line * 0x9E37u) &
-                   (RCGC__SITECACHE - 1);
-        struct rcgc__sitecache *c = &t->sitecache[k];
-        if (c->tb && c->site.file == t->site.file && c->site.line == t->site.line &&
-            c->site.func == t->site.func && c->total == total)
+        struct rcgc__sitecache *c = site_slot(t, &t->site);
+        if (site_hit(c, &t->site, total))
             return c->tb;
         return capture_site(heap, c, total);
     }
@@ -425,8 +493,7 @@ static const struct rcgc_traceback *capture_frames(rcgc_heap *heap)
     rcgc__frame *f = t->scratch;
     unsigned n = 0, total = 0, max = t->max_frames;
     if (t->site.file && !t->native) {
-        f[n++] = (rcgc__frame){t->site.file, t->site.func ? t->site.func : UNKNOWN, 0,
-                               (uint32_t)(t->site.line > 0 ? t->site.line : 0), 0};
+        f[n++] = site_frame(&t->site);
         total++;
     }
     if (t->native && t->unwind) {
@@ -501,7 +568,14 @@ static inline rcgc__freed *freed_slot(const rcgc__trace *t, uintptr_t ptr)
 /* Hooks                                                                 */
 /* ===================================================================== */
 
-int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* Every case of an allocation (the fast path below handles the common one). */
+static NOINLINE int on_alloc_slow(rcgc_heap *heap, const void *ptr, size_t size)
 {
     rcgc__trace *t = heap->trace;
     if (t->busy)
@@ -521,7 +595,40 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
     return ok ? 1 : -1;
 }
 
-void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
+/*
+** The exact 1-frame mode's fast path (tracemalloc.start(1)): not busy, not
+** sampled, no debug mode, one frame from a call site that is in the site
+** cache, the table has room and the block's home slot is free. Everything
+** else (and the first allocation at a site) goes to on_alloc_slow, which
+** does the same work in general; no register spills on the way.
+*/
+int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
+{
+    rcgc__trace *t = heap->trace;
+    size_t count = t->count;
+    if (RCGC__LIKELY(!t->slow_alloc && count < t->grow_at)) {
+        /* No test of site.file: a site without one hits no cache entry. */
+        const struct rcgc__sitecache *c = site_slot(t, &t->site);
+        if (RCGC__LIKELY(site_hit(c, &t->site, 1))) {
+            rcgc__tentry *e = &t->traces[slot_home(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr)];
+            if (RCGC__LIKELY(!e->tb)) {
+                e->ptr = (uintptr_t)ptr;
+                e->tb = c->tb;
+                e->size = size;
+                e->meta = t->meta;
+                t->count = count + 1;
+                size_t cur = t->current + size;
+                t->current = cur;
+                if (cur > t->peak)
+                    t->peak = cur;
+                return 1;
+            }
+        }
+    }
+    return on_alloc_slow(heap, ptr, size);
+}
+
+static NOINLINE void on_free_slow(rcgc_heap *heap, const void *ptr)
 {
     rcgc__trace *t = heap->trace;
     if (t->busy)
@@ -533,6 +640,25 @@ void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
         account_remove(t, e);
         trace_delete(t, e);
     }
+}
+
+/* The fast path: an exact trace in its home slot, with nothing after it to
+** shift back (not busy, no debug mode). */
+void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
+{
+    rcgc__trace *t = heap->trace;
+    if (RCGC__LIKELY(!t->slow_free)) {
+        size_t i = slot_home(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
+        rcgc__tentry *e = &t->traces[i];
+        if (RCGC__LIKELY(e->ptr == (uintptr_t)ptr && e->domain == RCGC_TRACE_DOMAIN_HEAP &&
+                         exact(e) && !t->traces[(i + 1) & t->mask].tb)) {
+            t->current -= e->size;
+            *e = (rcgc__tentry){0};
+            t->count--;
+            return;
+        }
+    }
+    on_free_slow(heap, ptr);
 }
 
 void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp, size_t size)
@@ -559,6 +685,14 @@ void rcgc_trace_options_init(rcgc_trace_options *opt)
     opt->sample_seed = 0x5EED;
 }
 
+/* The summary bytes the fast paths test (all but 'busy'). */
+static void update_mode(rcgc__trace *t)
+{
+    t->keep_freed = t->freed != NULL;
+    t->sampled = t->sample_mean != 0;
+    t->frames = t->nhframes || (t->max_frames > 1 && t->native);
+}
+
 static bool set_frames(rcgc_heap *heap, unsigned max_frames)
 {
     rcgc__trace *t = heap->trace;
@@ -569,7 +703,8 @@ static bool set_frames(rcgc_heap *heap, unsigned max_frames)
         rcgc__trace_free(heap, t->scratch, ((size_t)t->max_frames + 1) * sizeof *s);
     t->scratch = s;
     t->max_frames = max_frames;
-    memset(t->sitecache, 0, sizeof t->sitecache);
+    sitecache_reset(t);
+    update_mode(t);
     return true;
 }
 
@@ -577,14 +712,13 @@ static bool set_frames(rcgc_heap *heap, unsigned max_frames)
 static void drop_all(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
-    rcgc__trace_free(heap, t->traces, t->cap * sizeof *t->traces);
-    t->traces = NULL;
-    t->cap = t->count = 0;
+    traces_free(heap, t->traces, t->cap);
+    traces_reset(t);
     t->current = t->peak = 0;
     rcgc__trace_free(heap, t->tbs, t->tbcap * sizeof *t->tbs);
     t->tbs = NULL;
     t->tbcap = t->tbcount = 0;
-    memset(t->sitecache, 0, sizeof t->sitecache);
+    sitecache_reset(t);
     t->unknown_tb = NULL;
     if (t->freed)
         memset(t->freed, 0, RCGC__FREED_TRACES * sizeof *t->freed);
@@ -641,6 +775,9 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
         if (!t)
             return RCGC_ENOMEM;
         memset(t, 0, sizeof *t);
+        traces_reset(t);
+        sitecache_reset(t);
+        set_tag(t, 0);
         heap->trace = t;
         t->self_bytes = sizeof *t;
         t->busy = true;
@@ -676,13 +813,13 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
         }
     }
     t->native = o.native;
-    memset(t->sitecache, 0, sizeof t->sitecache);
+    sitecache_reset(t);
     if (fresh || o.sample_mean_bytes != t->sample_mean) {
         t->sample_mean = o.sample_mean_bytes;
         t->rng = o.sample_seed;
         t->sample_left = t->sample_mean ? next_interval(t) : 0;
     }
-    t->sampling = t->sample_mean && !t->freed;
+    update_mode(t);
     t->busy = false;
     return RCGC_OK;
 }
@@ -723,7 +860,7 @@ rcgc_status rcgc_trace_set_sampling(rcgc_heap *heap, uint64_t mean_bytes)
         return RCGC_ESTATE;
     t->sample_mean = mean_bytes;
     t->sample_left = mean_bytes ? next_interval(t) : 0;
-    t->sampling = mean_bytes && !t->freed;
+    update_mode(t);
     return RCGC_OK;
 }
 
@@ -893,6 +1030,7 @@ rcgc_status rcgc_trace_frame_push(rcgc_heap *heap, const char *filename, unsigne
     const char *fn = f ? rcgc__trace_intern(heap, function ? function : UNKNOWN) : NULL;
     if (fn && grow(heap, (void **)&t->hframes, &t->caphframes, t->nhframes, sizeof *t->hframes)) {
         t->hframes[t->nhframes++] = (rcgc__hframe){f, fn, lineno};
+        update_mode(t);
         st = RCGC_OK;
     }
     t->busy = false;
@@ -909,8 +1047,10 @@ void rcgc_trace_frame_set_lineno(rcgc_heap *heap, unsigned lineno)
 void rcgc_trace_frame_pop(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
-    if (t && t->nhframes)
+    if (t && t->nhframes) {
         t->nhframes--;
+        update_mode(t);
+    }
 }
 
 rcgc_status rcgc_trace_tag_push(rcgc_heap *heap, const char *tag)
@@ -948,6 +1088,7 @@ rcgc_status rcgc_trace_tag_push(rcgc_heap *heap, const char *tag)
     }
     if (name && grow(heap, (void **)&t->tagstack, &t->captags, t->ntags, sizeof *t->tagstack)) {
         t->tagstack[t->ntags++] = id;
+        set_tag(t, id);
         st = RCGC_OK;
     }
     t->busy = false;
@@ -957,8 +1098,10 @@ rcgc_status rcgc_trace_tag_push(rcgc_heap *heap, const char *tag)
 void rcgc_trace_tag_pop(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
-    if (t && t->ntags)
+    if (t && t->ntags) {
         t->ntags--;
+        set_tag(t, t->ntags ? t->tagstack[t->ntags - 1] : 0);
+    }
 }
 
 /* ===================================================================== */
@@ -968,21 +1111,21 @@ void rcgc_trace_tag_pop(rcgc_heap *heap)
 /* The call site is set for the duration of a call and the previous one
 ** restored after (a finalizer run by an automatic collection inside an
 ** allocation may allocate with its own site). */
-typedef struct site_frame {
+typedef struct saved_site {
     rcgc__site site;
     uintptr_t ra;
-} site_frame;
+} saved_site;
 
-static site_frame site_enter(rcgc__trace *t, const char *file, int line, const char *func,
+static saved_site site_enter(rcgc__trace *t, const char *file, int line, const char *func,
                              uintptr_t ra)
 {
-    site_frame saved = {t->site, t->entry_ra};
+    saved_site saved = {t->site, t->entry_ra};
     t->site = (rcgc__site){file, func, line};
     t->entry_ra = ra;
     return saved;
 }
 
-static void site_leave(rcgc_heap *heap, site_frame saved)
+static void site_leave(rcgc_heap *heap, saved_site saved)
 {
     rcgc__trace *t = heap->trace; /* the call may have stopped tracing */
     if (t) {
@@ -995,7 +1138,7 @@ static void site_leave(rcgc_heap *heap, site_frame saved)
 #define WITH_SITE(call)                                                       \
     if (!heap->trace)                                                         \
         return call;                                                          \
-    site_frame saved = site_enter(heap->trace, file, line, func,              \
+    saved_site saved = site_enter(heap->trace, file, line, func,              \
                                   (uintptr_t)__builtin_return_address(0));    \
     void *r = call;                                                           \
     site_leave(heap, saved);                                                  \
@@ -1025,7 +1168,7 @@ int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
 void *rcgc__trace_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
                             const char *func, uintptr_t ra)
 {
-    site_frame saved = site_enter(heap->trace, file, line, func, ra);
+    saved_site saved = site_enter(heap->trace, file, line, func, ra);
     void *r = (rcgc_malloc)(heap, bytes);
     site_leave(heap, saved);
     return r;
@@ -1054,24 +1197,34 @@ size_t rcgc__trace_check(rcgc_heap *heap)
         return 0;
     size_t bad = 0, n = 0;
     double sum = 0;
-    for (size_t i = 0; i < t->cap; i++) {
+    /* The table's shape first: probing a misshapen table may not end. */
+    bool empty = t->traces == &t->nil;
+    bool shape = t->cap && !(t->cap & (t->cap - 1)) && t->mask == t->cap - 1 &&
+                 (empty ? t->cap == 1 && !t->grow_at : t->grow_at == t->cap / 4 * 3);
+    if (!shape || t->nil.tb || t->nil.ptr || t->nil.meta) {
+        rcgc_heap_printf(heap, "rcgc: traces table of %zu slots (mask %zu) grows at %zu%s\n",
+                         t->cap, t->mask, t->grow_at,
+                         t->nil.tb || t->nil.ptr || t->nil.meta ? "; the empty slot is used" : "");
+        bad++;
+    }
+    for (size_t i = 0; shape && i < t->cap; i++) {
         const rcgc__tentry *e = &t->traces[i];
         if (!e->tb)
             continue;
         n++;
-        sum += e->weight == 1.0f ? (double)e->size : (double)llround(weighted(e));
+        sum += exact(e) ? (double)e->size : (double)llround(weighted(e));
         if (trace_find(t, e->domain, e->ptr) != e) {
             rcgc_heap_printf(heap, "rcgc: trace of %p (domain %u) unreachable in its table\n",
                              (void *)e->ptr, (unsigned)e->domain);
             bad++;
         }
     }
-    if (n != t->count || (t->cap && t->count * 4 > t->cap * 3)) {
+    if (shape && (n != t->count || t->count > t->grow_at)) {
         rcgc_heap_printf(heap, "rcgc: traces table holds %zu traces, count says %zu (cap %zu)\n",
                          n, t->count, t->cap);
         bad++;
     }
-    if (fabs(sum - (double)t->current) > 0.5 || t->peak < t->current) {
+    if (shape && (fabs(sum - (double)t->current) > 0.5 || t->peak < t->current)) {
         rcgc_heap_printf(heap, "rcgc: traced memory %zu (peak %zu), traces sum to %.0f\n",
                          t->current, t->peak, sum);
         bad++;
@@ -1079,6 +1232,32 @@ size_t rcgc__trace_check(rcgc_heap *heap)
     if (t->busy) {
         rcgc_heap_printf(heap, "rcgc: tracer left busy\n");
         bad++;
+    }
+    uint32_t top = t->ntags ? t->tagstack[t->ntags - 1] : 0;
+    if (t->tag != top || t->meta != exact_meta(top) || t->keep_freed != (t->freed != NULL) ||
+        t->sampled != (t->sample_mean != 0) ||
+        t->frames != (t->nhframes || (t->max_frames > 1 && t->native))) {
+        rcgc_heap_printf(heap, "rcgc: tracer mode out of date (tag %u, top %u)\n",
+                         (unsigned)t->tag, (unsigned)top);
+        bad++;
+    }
+    for (size_t k = 0; k < RCGC__SITECACHE; k++) {
+        const struct rcgc__sitecache *c = &t->sitecache[k];
+        if (!c->file) {
+            if (c->key != SITE_EMPTY || c->func || c->tb) {
+                rcgc_heap_printf(heap, "rcgc: empty site cache entry %zu is not empty\n", k);
+                bad++;
+            }
+            continue;
+        }
+        rcgc__site site = {c->file, c->func, (int)(uint32_t)c->key};
+        uint32_t total = (uint32_t)(c->key >> 32) + 1;
+        rcgc__frame f = site_frame(&site);
+        if (site_slot(t, &site) != c || !c->tb || !rcgc__tb_same(c->tb, &f, 1, total)) {
+            rcgc_heap_printf(heap, "rcgc: site cache entry %zu (%s:%d) holds another "
+                                   "traceback\n", k, c->file, site.line);
+            bad++;
+        }
     }
     return bad;
 }

@@ -99,9 +99,14 @@ typedef struct rcgc__tentry {
     uintptr_t ptr;
     const struct rcgc_traceback *tb;
     size_t size;
-    uint16_t domain;  /* domains are 0..65535 */
-    uint16_t tag;     /* index into the tag names; 0 = untagged */
-    float weight;     /* 1 exact; 1/p for a sampled trace */
+    union {
+        struct {
+            uint16_t domain;  /* domains are 0..65535 */
+            uint16_t tag;     /* index into the tag names; 0 = untagged */
+            float weight;     /* 1 exact; 1/p for a sampled trace */
+        };
+        uint64_t meta;        /* the three at once */
+    };
 } rcgc__tentry;
 _Static_assert(sizeof(void *) != 8 || sizeof(rcgc__tentry) == 32,
                "a trace is 32 bytes on 64-bit targets");
@@ -153,16 +158,34 @@ typedef struct rcgc__freed {
 **     of two; every used slot is reachable from its home slot;
 **   - 'current' == the sum of weighted sizes of all traces, peak >= current;
 **   - every trace's tb is in 'tbs' (interned, distinct contents);
-**   - 'busy' is true only while the tracer allocates for itself.
+**   - 'busy' is true only while the tracer allocates for itself;
+**   - grow_at == cap * 3/4 (0 for 'nil'), mask == cap - 1, 'tag' is the
+**     tag stack's top and 'meta' says so,
+**     keep_freed/sampled/frames agree with what they summarise;
+**   - every site-cache entry holds the interned traceback of its site.
 */
 typedef struct rcgc__trace {
     unsigned max_frames;
-    bool busy;                 /* reentrancy: our own allocations */
-    bool sampling;             /* sample_mean != 0 and no 'freed' table: an
-                               ** object's countdown step is inline */
+    /* Why a hook cannot take its fast path (trace.c: the exact 1-frame
+    ** mode, tracemalloc.start(1)): one byte a reason, tested as one word. */
+    union {
+        struct {
+            bool busy;         /* reentrancy: our own allocations */
+            bool keep_freed;   /* debug mode: 'freed' != NULL */
+            bool sampled;      /* sample_mean != 0 */
+            bool frames;       /* more than the call site's frame: host
+                               ** frames, or native with max_frames > 1 */
+        };
+        uint16_t slow_free;    /* busy || keep_freed */
+        uint32_t slow_alloc;   /* any of the four */
+    };
     bool native;
+    uint16_t tag;              /* the innermost tag's id (0 = untagged) */
+    uint64_t meta;             /* an exact heap trace's meta: domain 0, tag, weight 1 */
+    /* 'cap' slots (a power of two); never NULL: 'nil' (cap 1) when empty */
     rcgc__tentry *traces;
-    size_t cap, count;
+    size_t cap, mask, count;   /* mask = cap - 1 */
+    size_t grow_at;            /* count that makes the table grow: cap * 3/4 */
     size_t current, peak;      /* traced bytes (estimates when sampled) */
     size_t self_bytes;         /* tracer memory */
     uint64_t lost;
@@ -173,8 +196,9 @@ typedef struct rcgc__trace {
     /* 1-frame mode: a direct-mapped cache call site -> traceback, so a
     ** loop over a few sites never hashes frames (cleared with the tables) */
     struct rcgc__sitecache {
-        rcgc__site site;
-        uint32_t total;
+        const char *file;      /* NULL = empty */
+        const char *func;
+        uint64_t key;          /* (uint32_t)line | (total - 1) << 32 */
         const struct rcgc_traceback *tb;
     } sitecache[RCGC__SITECACHE];
     rcgc__chunk *chunks;
@@ -200,6 +224,7 @@ typedef struct rcgc__trace {
     /* debug mode (heap->mem.debug): traces of freed blocks until reuse,
     ** RCGC__FREED_TRACES slots; NULL otherwise */
     rcgc__freed *freed;
+    rcgc__tentry nil;          /* the empty table's one slot, always empty */
 } rcgc__trace;
 
 /* Tracer-owned memory (never traced, counted in self_bytes). */
@@ -317,7 +342,7 @@ static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, si
     /* Objects are never allocated while the tracer is busy (its own memory
     ** is raw), so one flag tells whether the countdown may move here. */
     rcgc__trace *t = heap->trace;
-    if (t->sampling) {
+    if (t->sampled && !t->keep_freed) {
         int64_t left = rcgc__trace_sample_left(t, size);
         if (left > 0) {
             t->sample_left = left;

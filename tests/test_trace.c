@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "trace.h"
 
 static const rcgc_type blob_type = {"blob", 0, 1, 0, NULL, NULL, NULL, NULL};
 static const rcgc_type pair_type = {"pair", 16, 0, 0, NULL, NULL, NULL, NULL};
@@ -282,6 +283,155 @@ TEST(trace_identical_tracebacks_are_interned)
     rcgc_trace_frame_pop(h);
     rcgc_unref(o[0]);
     rcgc_unref(o[1]);
+    rcgc_heap_free(h);
+}
+
+/* Traced memory is 'current' and the tracer checks clean. */
+static void check_traced(rcgc_heap *h, size_t current)
+{
+    size_t cur, peak;
+    rcgc_trace_get_traced_memory(h, &cur, &peak);
+    CHECK_EQ_U64(cur, current);
+    CHECK(peak >= cur);
+    CHECK_HEAP(h);
+}
+
+/* The 1-frame mode's site cache keys a site by file, line, function and
+** depth: the same file and line in two functions, or under host frames,
+** are other tracebacks; a site without a file is "<unknown>". */
+TEST(trace_site_cache_tells_sites_apart)
+{
+    static const char file[] = "site.c";
+    rcgc_heap *h = th_heap_new();
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    void *o[6];
+    o[0] = rcgc_new_at(h, &pair_type, 0, file, 10, "first");
+    o[1] = rcgc_new_at(h, &pair_type, 0, file, 10, "second");
+    CHECK_EQ_INT(rcgc_trace_frame_push(h, "host.py", 3, "run"), RCGC_OK);
+    o[2] = rcgc_new_at(h, &pair_type, 0, file, 10, "first");
+    rcgc_trace_frame_pop(h);
+    o[3] = rcgc_new_at(h, &pair_type, 0, file, 10, "first");
+    o[4] = rcgc_new_at(h, &pair_type, 0, file, 10 + RCGC__SITECACHE, "first"); /* same slot */
+    o[5] = (rcgc_new)(h, &pair_type);
+    const rcgc_traceback *tb[6];
+    for (int i = 0; i < 6; i++) {
+        CHECK(o[i] != NULL);
+        tb[i] = rcgc_trace_get_object_traceback(h, o[i]);
+        CHECK(tb[i] != NULL);
+        CHECK_EQ_INT(rcgc_traceback_nframe(tb[i]), 1);
+    }
+    CHECK_EQ_STR(rcgc_traceback_frame(tb[0], 0).function, "first");
+    CHECK_EQ_STR(rcgc_traceback_frame(tb[1], 0).function, "second");
+    CHECK(tb[0] != tb[1]);
+    CHECK_EQ_INT(rcgc_traceback_total_nframe(tb[2]), 2);
+    CHECK(tb[2] != tb[0]);
+    CHECK_EQ_PTR(tb[3], tb[0]);
+    CHECK_EQ_INT(rcgc_traceback_frame(tb[4], 0).lineno, 10 + RCGC__SITECACHE);
+    CHECK_EQ_STR(rcgc_traceback_frame(tb[5], 0).filename, "<unknown>");
+    check_traced(h, 6 * 32);
+    for (int i = 0; i < 6; i++)
+        rcgc_unref(o[i]);
+    check_traced(h, 0);
+    rcgc_heap_free(h);
+}
+
+/* Exact 1-frame traces through growth, collisions and frees in any order:
+** every object keeps its site, the counters stay exact, the table checks
+** clean after every round. */
+TEST(trace_exact_traces_survive_churn_in_any_order)
+{
+    enum { N = 6000, ROUNDS = 4 };
+    rcgc_heap *h = th_heap_new();
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    void **v = calloc(N, sizeof *v);
+    int *line = calloc(N, sizeof *line);
+    CHECK(v != NULL && line != NULL);
+    size_t live = 0, high = 0;
+    uint64_t rng = 12345;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            int k = (int)((rng >> 33) % N);
+            if (v[k]) {
+                rcgc_unref(v[k]);
+                v[k] = NULL;
+                live -= 32;
+            } else if (rng >> 63) {
+                line[k] = __LINE__ + 1;
+                v[k] = rcgc_new(h, &pair_type);
+                live += 32;
+            } else {
+                line[k] = __LINE__ + 1;
+                v[k] = rcgc_new_var(h, &pair_type, 0);
+                live += 32;
+            }
+            high = live > high ? live : high;
+        }
+        size_t cur, peak;
+        rcgc_trace_get_traced_memory(h, &cur, &peak);
+        CHECK_EQ_U64(peak, high);
+        check_traced(h, live);
+        for (int k = 0; k < N; k++) {
+            if (!v[k])
+                continue;
+            const rcgc_traceback *tb = rcgc_trace_get_object_traceback(h, v[k]);
+            CHECK(tb != NULL);
+            if (tb)
+                CHECK_EQ_INT(rcgc_traceback_frame(tb, 0).lineno, line[k]);
+        }
+    }
+    for (int k = 0; k < N; k++)
+        rcgc_xunref(v[k]);
+    check_traced(h, 0);
+    free(v);
+    free(line);
+    rcgc_heap_free(h);
+}
+
+/* rcgc_heap_check sees the state the fast paths rely on go stale. */
+TEST(trace_check_catches_stale_fast_path_state)
+{
+    rcgc_heap *h = th_heap_new();
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+    void *o = rcgc_new(h, &pair_type);
+    CHECK_HEAP(h);
+    rcgc__trace *t = h->trace;
+    struct rcgc__sitecache *c = NULL;
+    for (size_t k = 0; k < RCGC__SITECACHE; k++)
+        if (t->sitecache[k].file)
+            c = &t->sitecache[k];
+    CHECK(c != NULL);
+    if (c) {
+        const struct rcgc_traceback *tb = c->tb;
+        c->tb = t->unknown_tb; /* a site's entry with another traceback */
+        CHECK(rcgc_heap_check(h) != RCGC_OK);
+        c->tb = tb;
+        c->key++; /* found in the wrong slot */
+        CHECK(rcgc_heap_check(h) != RCGC_OK);
+        c->key--;
+    }
+    CHECK_HEAP(h);
+    t->meta ^= 1u; /* the fast path's entry meta disagrees with the tag */
+    CHECK(rcgc_heap_check(h) != RCGC_OK);
+    t->meta ^= 1u;
+    t->frames = true; /* a summary byte out of date */
+    CHECK(rcgc_heap_check(h) != RCGC_OK);
+    t->frames = false;
+    size_t grow_at = t->grow_at;
+    t->grow_at = t->cap; /* the table would fill up */
+    CHECK(rcgc_heap_check(h) != RCGC_OK);
+    t->grow_at = grow_at;
+    t->mask = t->cap;
+    CHECK(rcgc_heap_check(h) != RCGC_OK);
+    t->mask = t->cap - 1;
+    CHECK_HEAP(h);
+    rcgc_unref(o);
+    rcgc_trace_clear_traces(h);
+    CHECK_EQ_PTR(t->traces, &t->nil);
+    t->nil.ptr = 1; /* the empty table's slot written */
+    CHECK(rcgc_heap_check(h) != RCGC_OK);
+    t->nil.ptr = 0;
+    CHECK_HEAP(h);
     rcgc_heap_free(h);
 }
 

@@ -11,13 +11,19 @@
 
 static const rcgc_type cell_type = {"cell", 32, 0, 0, NULL, NULL, NULL, NULL};
 
-enum { NOBJ = 120, NRAW = 40, NFOREIGN = 20 };
+/* Objects: 120, or 900 in the 1-frame run so that the traces table grows
+** (at 768 traces) under fault injection too. */
+enum { NOBJ = 900, NRAW = 40, NFOREIGN = 20 };
 
-/* One run with allocation number 'n' failing; true once no fault hit. */
-static bool scenario(uint64_t n, bool native, uint64_t sample)
+/* One run with allocation number 'n' failing; true once no fault hit.
+** 'frames' 1 without host frames is the exact 1-frame mode's fast path. */
+static bool scenario(uint64_t n, bool native, uint64_t sample, unsigned frames)
 {
     rcgc_heap *h = th_heap_new();
-    void *objs[NOBJ], *raw[NRAW];
+    void **objs = calloc(NOBJ, sizeof *objs);
+    void *raw[NRAW];
+    CHECK(objs != NULL);
+    int nobj = frames == 1 ? NOBJ : 120;
     size_t expect = 0;
     rcgc_unref(rcgc_new(h, &cell_type)); /* the type is registered */
     rcgc_mem_stats ms0, ms1;
@@ -26,7 +32,7 @@ static bool scenario(uint64_t n, bool native, uint64_t sample)
     rcgc_fault_set(h, n, n);
     rcgc_trace_options o;
     rcgc_trace_options_init(&o);
-    o.max_frames = 5;
+    o.max_frames = frames;
     o.native = native;
     o.sample_mean_bytes = sample;
     rcgc_status st = rcgc_trace_start_ex(h, &o);
@@ -35,11 +41,11 @@ static bool scenario(uint64_t n, bool native, uint64_t sample)
         CHECK(!rcgc_trace_is_tracing(h));
         goto done;
     }
-    st = rcgc_trace_frame_push(h, "host.py", 1, "main");
+    st = frames > 1 ? rcgc_trace_frame_push(h, "host.py", 1, "main") : RCGC_OK;
     CHECK(st == RCGC_OK || st == RCGC_ENOMEM);
     st = rcgc_trace_tag_push(h, "req");
     CHECK(st == RCGC_OK || st == RCGC_ENOMEM);
-    for (int i = 0; i < NOBJ; i++) {
+    for (int i = 0; i < nobj; i++) {
         objs[i] = rcgc_new(h, &cell_type);
         if (objs[i] && !sample) {
             CHECK(rcgc_trace_get_object_traceback(h, objs[i]) != NULL);
@@ -76,7 +82,7 @@ static bool scenario(uint64_t n, bool native, uint64_t sample)
         CHECK_EQ_U64(sum, expect);
     }
     rcgc_snapshot_free(s);
-    for (int i = 0; i < NOBJ; i++)
+    for (int i = 0; i < nobj; i++)
         rcgc_xunref(objs[i]);
     for (int i = 0; i < NRAW; i++)
         rcgc_free(h, raw[i]);
@@ -96,16 +102,17 @@ static bool scenario(uint64_t n, bool native, uint64_t sample)
     CHECK_EQ_U64(ms1.live_bytes, ms0.live_bytes);
 done:
     CHECK_HEAP(h);
+    free(objs);
     bool finished = rcgc_fault_allocations(h) < n;
     rcgc_fault_clear(h);
     rcgc_heap_free(h);
     return finished;
 }
 
-static void loop(bool native, uint64_t sample)
+static void loop(bool native, uint64_t sample, unsigned frames)
 {
     uint64_t n = 1;
-    while (!scenario(n, native, sample) && th_failures == 0)
+    while (!scenario(n, native, sample, frames) && th_failures == 0)
         n++;
     printf("fault loop: %llu allocation points\n", (unsigned long long)n);
     CHECK(n > 5);
@@ -113,17 +120,22 @@ static void loop(bool native, uint64_t sample)
 
 TEST(trace_fault_injection_exact)
 {
-    loop(false, 0);
+    loop(false, 0, 5);
+}
+
+TEST(trace_fault_injection_exact_one_frame)
+{
+    loop(false, 0, 1);
 }
 
 TEST(trace_fault_injection_native)
 {
-    loop(true, 0);
+    loop(true, 0, 5);
 }
 
 TEST(trace_fault_injection_sampled)
 {
-    loop(false, 4096);
+    loop(false, 4096, 5);
 }
 
 /* An object made on the fast path whose trace cannot be recorded (the
