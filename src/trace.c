@@ -253,10 +253,35 @@ static const struct rcgc_traceback *tb_intern(rcgc_heap *heap, const rcgc__frame
 /* The traces table                                                      */
 /* ===================================================================== */
 
+#define SLOT_HASH 0x9E3779B97F4A7C15ull
+
 static inline size_t slot_home(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
 {
-    uint64_t h = ((uint64_t)ptr ^ ((uint64_t)domain << 48)) * 0x9E3779B97F4A7C15ull;
+    uint64_t h = ((uint64_t)ptr ^ ((uint64_t)domain << 48)) * SLOT_HASH;
     return (size_t)(h >> 32) & t->mask;
+}
+
+/* The fast paths address a heap-domain trace's home slot (slot_home's) by
+** byte offset: with 32-byte entries (64-bit targets) the hash yields the
+** offset with one shift fewer. */
+static inline size_t home_offset(const rcgc__trace *t, uintptr_t ptr)
+{
+    uint64_t h = (uint64_t)ptr * SLOT_HASH;
+    if (sizeof(rcgc__tentry) == 32)
+        return (size_t)(h >> 27) & t->mask_bytes;
+    return ((size_t)(h >> 32) & t->mask) * sizeof(rcgc__tentry);
+}
+
+static inline size_t next_offset(const rcgc__trace *t, size_t off)
+{
+    if (sizeof(rcgc__tentry) == 32)
+        return (off + 32) & t->mask_bytes;
+    return ((off / sizeof(rcgc__tentry) + 1) & t->mask) * sizeof(rcgc__tentry);
+}
+
+static inline rcgc__tentry *slot_at(const rcgc__trace *t, size_t off)
+{
+    return (rcgc__tentry *)(void *)((char *)t->traces + off);
 }
 
 static inline rcgc__tentry *trace_find(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
@@ -302,7 +327,7 @@ static void traces_reset(rcgc__trace *t)
 {
     t->traces = &t->nil;
     t->cap = 1;
-    t->mask = t->count = t->grow_at = 0;
+    t->mask = t->mask_bytes = t->count = t->grow_at = 0;
 }
 
 static bool traces_grow(rcgc_heap *heap)
@@ -317,6 +342,7 @@ static bool traces_grow(rcgc_heap *heap)
     t->traces = nt;
     t->cap = cap;
     t->mask = cap - 1;
+    t->mask_bytes = t->mask * sizeof *nt;
     t->grow_at = cap / 4 * 3;
     for (size_t i = 0; i < oldcap; i++) {
         if (!old[i].tb)
@@ -424,12 +450,20 @@ static inline rcgc__frame site_frame(const rcgc__site *site)
                          (uint32_t)(site->line > 0 ? site->line : 0), 0};
 }
 
-/* The site cache's slot for a call site (file != NULL): a file's lines
-** take consecutive slots. */
+/* The site cache's slot for a call site: (file / 16 + line) modulo the
+** cache size, so a file's lines take consecutive slots. Computed as a byte
+** offset (file * E/16 + line * E, E the entry size, 32 on 64-bit targets:
+** the low bits of file * 2 never carry into the slot's bits). */
 static inline struct rcgc__sitecache *site_slot(rcgc__trace *t, const rcgc__site *site)
 {
-    size_t k = (((uintptr_t)site->file >> 4) + (uint32_t)site->line) & (RCGC__SITECACHE - 1);
-    return &t->sitecache[k];
+    enum { E = sizeof t->sitecache[0] };
+    size_t off;
+    if (E == 32)
+        off = ((uintptr_t)site->file * 2 + (size_t)(uint32_t)site->line * E) &
+              ((RCGC__SITECACHE - 1) * E);
+    else
+        off = ((((uintptr_t)site->file >> 4) + (uint32_t)site->line) & (RCGC__SITECACHE - 1)) * E;
+    return (struct rcgc__sitecache *)(void *)((char *)t->sitecache + off);
 }
 
 /* A cache entry's key: line and total depth in one word (total 1, the
@@ -610,7 +644,7 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
         /* No test of site.file: a site without one hits no cache entry. */
         const struct rcgc__sitecache *c = site_slot(t, &t->site);
         if (RCGC__LIKELY(site_hit(c, &t->site, 1))) {
-            rcgc__tentry *e = &t->traces[slot_home(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr)];
+            rcgc__tentry *e = slot_at(t, home_offset(t, (uintptr_t)ptr));
             if (RCGC__LIKELY(!e->tb)) {
                 e->ptr = (uintptr_t)ptr;
                 e->tb = c->tb;
@@ -648,10 +682,10 @@ void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
 {
     rcgc__trace *t = heap->trace;
     if (RCGC__LIKELY(!t->slow_free)) {
-        size_t i = slot_home(t, RCGC_TRACE_DOMAIN_HEAP, (uintptr_t)ptr);
-        rcgc__tentry *e = &t->traces[i];
+        size_t off = home_offset(t, (uintptr_t)ptr);
+        rcgc__tentry *e = slot_at(t, off);
         if (RCGC__LIKELY(e->ptr == (uintptr_t)ptr && e->domain == RCGC_TRACE_DOMAIN_HEAP &&
-                         exact(e) && !t->traces[(i + 1) & t->mask].tb)) {
+                         exact(e) && !slot_at(t, next_offset(t, off))->tb)) {
             t->current -= e->size;
             *e = (rcgc__tentry){0};
             t->count--;
@@ -1200,6 +1234,7 @@ size_t rcgc__trace_check(rcgc_heap *heap)
     /* The table's shape first: probing a misshapen table may not end. */
     bool empty = t->traces == &t->nil;
     bool shape = t->cap && !(t->cap & (t->cap - 1)) && t->mask == t->cap - 1 &&
+                 t->mask_bytes == t->mask * sizeof(rcgc__tentry) &&
                  (empty ? t->cap == 1 && !t->grow_at : t->grow_at == t->cap / 4 * 3);
     if (!shape || t->nil.tb || t->nil.ptr || t->nil.meta) {
         rcgc_heap_printf(heap, "rcgc: traces table of %zu slots (mask %zu) grows at %zu%s\n",

@@ -159,7 +159,8 @@ typedef struct rcgc__freed {
 **   - 'current' == the sum of weighted sizes of all traces, peak >= current;
 **   - every trace's tb is in 'tbs' (interned, distinct contents);
 **   - 'busy' is true only while the tracer allocates for itself;
-**   - grow_at == cap * 3/4 (0 for 'nil'), mask == cap - 1, 'tag' is the
+**   - grow_at == cap * 3/4 (0 for 'nil'), mask == cap - 1 (mask_bytes in
+**     bytes), 'tag' is the
 **     tag stack's top and 'meta' says so,
 **     keep_freed/sampled/frames agree with what they summarise;
 **   - every site-cache entry holds the interned traceback of its site.
@@ -185,6 +186,7 @@ typedef struct rcgc__trace {
     /* 'cap' slots (a power of two); never NULL: 'nil' (cap 1) when empty */
     rcgc__tentry *traces;
     size_t cap, mask, count;   /* mask = cap - 1 */
+    size_t mask_bytes;         /* mask * sizeof(rcgc__tentry) (trace.c's home_offset) */
     size_t grow_at;            /* count that makes the table grow: cap * 3/4 */
     size_t current, peak;      /* traced bytes (estimates when sampled) */
     size_t self_bytes;         /* tracer memory */
