@@ -676,19 +676,24 @@ static NOINLINE void on_free_slow(rcgc_heap *heap, const void *ptr)
     }
 }
 
-/* The fast path: an exact trace in its home slot, with nothing after it to
-** shift back (not busy, no debug mode). */
+/* The fast paths (not busy, no debug mode): an exact trace in its home
+** slot with nothing after it to shift back is removed in place; an empty
+** home slot means no trace (a raw block that was not sampled). */
 void rcgc__trace_on_free(rcgc_heap *heap, const void *ptr)
 {
     rcgc__trace *t = heap->trace;
     if (RCGC__LIKELY(!t->slow_free)) {
         size_t off = home_offset(t, (uintptr_t)ptr);
         rcgc__tentry *e = slot_at(t, off);
-        if (RCGC__LIKELY(e->ptr == (uintptr_t)ptr && e->domain == RCGC_TRACE_DOMAIN_HEAP &&
-                         exact(e) && !slot_at(t, next_offset(t, off))->tb)) {
-            t->current -= e->size;
-            *e = (rcgc__tentry){0};
-            t->count--;
+        if (RCGC__LIKELY(e->ptr == (uintptr_t)ptr)) {
+            if (RCGC__LIKELY(e->domain == RCGC_TRACE_DOMAIN_HEAP && exact(e) &&
+                             !slot_at(t, next_offset(t, off))->tb)) {
+                t->current -= e->size;
+                *e = (rcgc__tentry){0};
+                t->count--;
+                return;
+            }
+        } else if (!e->tb) {
             return;
         }
     }

@@ -335,36 +335,45 @@ TEST(trace_site_cache_tells_sites_apart)
     rcgc_heap_free(h);
 }
 
-/* Exact 1-frame traces through growth, collisions and frees in any order:
-** every object keeps its site, the counters stay exact, the table checks
-** clean after every round. */
+/* Exact 1-frame traces through growth, collisions and frees in any order,
+** of objects and raw blocks, among frees of raw blocks from before tracing
+** (no trace to find): every block keeps its site, the counters stay exact,
+** the table checks clean after every round. */
+static void churn_free(rcgc_heap *h, int k, void *p)
+{
+    if (k & 1)
+        rcgc_free(h, p);
+    else
+        rcgc_unref(p);
+}
+
 TEST(trace_exact_traces_survive_churn_in_any_order)
 {
     enum { N = 6000, ROUNDS = 4 };
     rcgc_heap *h = th_heap_new();
-    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
-    void **v = calloc(N, sizeof *v);
+    void **v = calloc(N, sizeof *v), **old = calloc(N, sizeof *old);
     int *line = calloc(N, sizeof *line);
-    CHECK(v != NULL && line != NULL);
+    CHECK(v != NULL && old != NULL && line != NULL);
+    for (int k = 0; k < N; k++)
+        old[k] = rcgc_malloc(h, 32); /* untraced */
+    CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
     size_t live = 0, high = 0;
     uint64_t rng = 12345;
     for (int round = 0; round < ROUNDS; round++) {
         for (int i = 0; i < N; i++) {
             rng = rng * 6364136223846793005ull + 1442695040888963407ull;
             int k = (int)((rng >> 33) % N);
+            rcgc_free(h, old[k]);
+            old[k] = NULL;
             if (v[k]) {
-                rcgc_unref(v[k]);
+                churn_free(h, k, v[k]);
                 v[k] = NULL;
                 live -= 32;
-            } else if (rng >> 63) {
-                line[k] = __LINE__ + 1;
-                v[k] = rcgc_new(h, &pair_type);
-                live += 32;
-            } else {
-                line[k] = __LINE__ + 1;
-                v[k] = rcgc_new_var(h, &pair_type, 0);
-                live += 32;
+                continue;
             }
+            line[k] = __LINE__ + 1;
+            v[k] = k & 1 ? rcgc_malloc(h, 32) : rcgc_new(h, &pair_type);
+            live += 32;
             high = live > high ? live : high;
         }
         size_t cur, peak;
@@ -374,16 +383,21 @@ TEST(trace_exact_traces_survive_churn_in_any_order)
         for (int k = 0; k < N; k++) {
             if (!v[k])
                 continue;
-            const rcgc_traceback *tb = rcgc_trace_get_object_traceback(h, v[k]);
+            const rcgc_traceback *tb = k & 1 ? rcgc_trace_get_traceback(h, 0, (uintptr_t)v[k])
+                                             : rcgc_trace_get_object_traceback(h, v[k]);
             CHECK(tb != NULL);
             if (tb)
                 CHECK_EQ_INT(rcgc_traceback_frame(tb, 0).lineno, line[k]);
         }
     }
-    for (int k = 0; k < N; k++)
-        rcgc_xunref(v[k]);
+    for (int k = 0; k < N; k++) {
+        if (v[k])
+            churn_free(h, k, v[k]);
+        rcgc_free(h, old[k]);
+    }
     check_traced(h, 0);
     free(v);
+    free(old);
     free(line);
     rcgc_heap_free(h);
 }
