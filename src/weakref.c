@@ -411,7 +411,7 @@ static rcgc__wnode **detach_all(rcgc_heap *heap, void *obj, rcgc__wnode **tail, 
     if (!s)
         return tail;
     rcgc__wnode *n = s->head;
-    slot_drop(heap, st, n->slot);
+    slot_drop(heap, st, (uint32_t)(s - st->slots));
     while (n) {
         rcgc__wnode *next = n->next;
         n->obj = NULL;
