@@ -636,15 +636,18 @@ rcgc_weakref *rcgc_weakref_new(rcgc_heap *heap, void *obj, rcgc_weakref_callback
     if (rcgc__weak_check_referent(heap, obj, "rcgc_weakref_new") != RCGC_OK)
         return NULL;
     weak_state *st = heap->weak;
-    rcgc__head *h = rcgc__head_of(obj);
-    if (!st || (h->flags_ & RCGC__F_WEAKREFS) || !has_room(st, 1) || heap->trace)
+    if (!st || (rcgc__head_of(obj)->flags_ & RCGC__F_WEAKREFS) || !has_room(st, 1) ||
+        heap->trace)
         return weakref_new_slow(heap, obj, NULL, NULL);
     /* Untraced: skip the call-site wrapper (it only matters to the tracer).
     ** The type is untracked, so its allocation runs no collection (no user
-    ** code): obj's list and the table are as they were. */
+    ** code): obj's list and the table are as they were. Only heap and obj
+    ** are kept across the call (fewer saved registers). */
     struct rcgc_weakref *wr = (rcgc_new)(heap, &st->types[RCGC__WT_REF]);
     if (!wr)
         return NULL;
+    st = heap->weak;
+    rcgc__head *h = rcgc__head_of(obj);
     assert(!(h->flags_ & RCGC__F_WEAKREFS) && has_room(st, 1));
     /* rcgc_new zero-filled cb, cb_arg, hash and the node. */
     wr->node.kind = RCGC__WK_REF;
