@@ -253,7 +253,10 @@ static const struct rcgc_traceback *tb_intern(rcgc_heap *heap, const rcgc__frame
 /* The traces table                                                      */
 /* ===================================================================== */
 
-#define SLOT_HASH 0x9E3779B97F4A7C15ull
+/* Multiplicative hashing of addresses; the slot is bits 32 and up of the
+** product. An odd constant below 2^31 (2^32 / golden ratio, rounded to
+** odd) is an immediate operand on x86-64: no 64-bit constant to load. */
+#define SLOT_HASH 0x61C88647ull
 
 static inline size_t slot_home(const rcgc__trace *t, uint32_t domain, uintptr_t ptr)
 {
@@ -1228,6 +1231,18 @@ void *rcgc_realloc_at(rcgc_heap *heap, void *ptr, size_t bytes, const char *file
 /* ===================================================================== */
 /* Checks and teardown                                                   */
 /* ===================================================================== */
+
+double rcgc__trace_mean_probe(const rcgc_heap *heap)
+{
+    const rcgc__trace *t = heap->trace;
+    if (!t || !t->count)
+        return 0;
+    size_t sum = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->traces[i].tb)
+            sum += (i - slot_home(t, t->traces[i].domain, t->traces[i].ptr)) & t->mask;
+    return (double)sum / (double)t->count;
+}
 
 size_t rcgc__trace_check(rcgc_heap *heap)
 {

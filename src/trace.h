@@ -47,6 +47,10 @@ void rcgc__trace_on_realloc(rcgc_heap *heap, const void *oldp, const void *newp,
 void rcgc__trace_heap_fini(rcgc_heap *heap);
 /* rcgc_heap_check's part: the tables and counters; returns problems found. */
 size_t rcgc__trace_check(rcgc_heap *heap);
+/* The traces table's mean probe length: slots between a trace's home slot
+** and its slot, averaged over the traces (0 when empty). For the tests of
+** the address hash. */
+double rcgc__trace_mean_probe(const rcgc_heap *heap);
 /* The allocator's debug-mode reports (memdebug.c): write where the block
 ** whose trace key is 'ptr' (the pointer the allocation hook was given) was
 ** allocated into buf, NUL-terminated, at most 'size' bytes with the NUL: a

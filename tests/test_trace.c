@@ -402,6 +402,30 @@ TEST(trace_exact_traces_survive_churn_in_any_order)
     rcgc_heap_free(h);
 }
 
+/* The address hash spreads what allocators hand out (runs of equal-sized
+** blocks): 100,000 live traces of 32-byte objects or 48-byte raw blocks
+** sit less than one slot from home on average (uniform hashing: about 0.3
+** at this load; the previous hash gave 4.6 and 3.7). */
+TEST(trace_table_spreads_runs_of_blocks)
+{
+    enum { N = 100000 };
+    for (int raw = 0; raw < 2; raw++) {
+        rcgc_heap *h = th_heap_new();
+        CHECK_EQ_INT(rcgc_trace_start(h, 1), RCGC_OK);
+        void **v = calloc(N, sizeof *v);
+        CHECK(v != NULL);
+        for (int i = 0; v && i < N; i++)
+            v[i] = raw ? rcgc_malloc(h, 48) : rcgc_new(h, &pair_type);
+        double probe = rcgc__trace_mean_probe(h);
+        printf("%s: mean probe %.2f\n", raw ? "48-byte raw blocks" : "32-byte objects", probe);
+        CHECK(probe < 1.0);
+        for (int i = 0; v && i < N; i++)
+            churn_free(h, raw ? 1 : 0, v[i]);
+        free(v);
+        rcgc_heap_free(h);
+    }
+}
+
 /* rcgc_heap_check sees the state the fast paths rely on go stale. */
 TEST(trace_check_catches_stale_fast_path_state)
 {
