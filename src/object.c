@@ -73,7 +73,7 @@ static RCGC__ALWAYS_INLINE void *new_object_fast(rcgc_heap *heap, const rcgc_typ
 __attribute__((noinline))
 #endif
 static void *new_object_slow(rcgc_heap *heap, const rcgc_type *type, size_t nitems,
-                             const rcgc__callsite *cs)
+                             const rcgc__site *cs)
 {
     if (!type)
         rcgc__panic(heap, "rcgc_new: NULL type");
@@ -142,7 +142,7 @@ static void *new_object_unmake(rcgc_heap *heap, void *obj, size_t total)
 /* The entry points: the fast path, else the full one. 'cs' (NULL: none)
 ** is the call site of the rcgc_new/rcgc_new_var macros. */
 static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *type,
-                                            size_t nitems, const rcgc__callsite *cs)
+                                            size_t nitems, const rcgc__site *cs)
 {
     size_t total;
     void *o = new_object_fast(heap, type, nitems, &total);
@@ -184,7 +184,7 @@ void *(rcgc_new)(rcgc_heap *heap, const rcgc_type *type)
 void *rcgc_new_at(rcgc_heap *heap, const rcgc_type *type, size_t nitems, const char *file,
                   int line, const char *func)
 {
-    rcgc__callsite cs = {file, func, line, (uintptr_t)__builtin_return_address(0)};
+    rcgc__site cs = {file, func, line, (uintptr_t)__builtin_return_address(0)};
     return new_object(heap, type, nitems, &cs);
 }
 

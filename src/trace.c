@@ -497,10 +497,10 @@ static const struct rcgc_traceback *capture_site(rcgc_heap *heap, struct rcgc__s
                                                  uint32_t total)
 {
     rcgc__trace *t = heap->trace;
-    rcgc__frame f = site_frame(&t->site);
+    rcgc__frame f = site_frame(t->site);
     const struct rcgc_traceback *tb = tb_intern(heap, &f, 1, total);
     if (tb)
-        *c = (struct rcgc__sitecache){t->site.file, t->site.func, site_key(&t->site, total), tb};
+        *c = (struct rcgc__sitecache){t->site->file, t->site->func, site_key(t->site, total), tb};
     return tb;
 }
 
@@ -513,10 +513,10 @@ static inline const struct rcgc_traceback *capture(rcgc_heap *heap)
 {
     rcgc__trace *t = heap->trace;
     /* One frame from a call site (the 1-frame mode): the site cache. */
-    if (t->site.file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
+    if (t->site->file && (t->max_frames == 1 || (!t->native && !t->nhframes))) {
         uint32_t total = 1 + (uint32_t)t->nhframes;
-        struct rcgc__sitecache *c = site_slot(t, &t->site);
-        if (site_hit(c, &t->site, total))
+        struct rcgc__sitecache *c = site_slot(t, t->site);
+        if (site_hit(c, t->site, total))
             return c->tb;
         return capture_site(heap, c, total);
     }
@@ -529,14 +529,14 @@ static const struct rcgc_traceback *capture_frames(rcgc_heap *heap)
     rcgc__trace *t = heap->trace;
     rcgc__frame *f = t->scratch;
     unsigned n = 0, total = 0, max = t->max_frames;
-    if (t->site.file && !t->native) {
-        f[n++] = site_frame(&t->site);
+    if (t->site->file && !t->native) {
+        f[n++] = site_frame(t->site);
         total++;
     }
     if (t->native && t->unwind) {
         uintptr_t pcs[256];
         unsigned want = max - n < 256 ? max - n : 256, ntot = 0;
-        unsigned got = rcgc__unwind_capture(t->unwind, t->entry_ra, pcs, want, &ntot);
+        unsigned got = rcgc__unwind_capture(t->unwind, t->site->ra, pcs, want, &ntot);
         for (unsigned i = 0; i < got; i++)
             f[n++] = (rcgc__frame){NULL, NULL, pcs[i], 0, 0};
         total += ntot;
@@ -645,8 +645,8 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size)
     size_t count = t->count;
     if (RCGC__LIKELY(!t->slow_alloc && count < t->grow_at)) {
         /* No test of site.file: a site without one hits no cache entry. */
-        const struct rcgc__sitecache *c = site_slot(t, &t->site);
-        if (RCGC__LIKELY(site_hit(c, &t->site, 1))) {
+        const struct rcgc__sitecache *c = site_slot(t, t->site);
+        if (RCGC__LIKELY(site_hit(c, t->site, 1))) {
             rcgc__tentry *e = slot_at(t, home_offset(t, (uintptr_t)ptr));
             if (RCGC__LIKELY(!e->tb)) {
                 e->ptr = (uintptr_t)ptr;
@@ -817,6 +817,7 @@ rcgc_status rcgc_trace_start_ex(rcgc_heap *heap, const rcgc_trace_options *opt)
         if (!t)
             return RCGC_ENOMEM;
         memset(t, 0, sizeof *t);
+        t->site = &t->nosite;
         traces_reset(t);
         sitecache_reset(t);
         set_tag(t, 0);
@@ -1150,69 +1151,43 @@ void rcgc_trace_tag_pop(rcgc_heap *heap)
 /* Call-site entry points                                                */
 /* ===================================================================== */
 
-/* The call site is set for the duration of a call and the previous one
-** restored after (a finalizer run by an automatic collection inside an
-** allocation may allocate with its own site). */
-typedef struct saved_site {
-    rcgc__site site;
-    uintptr_t ra;
-} saved_site;
-
-static saved_site site_enter(rcgc__trace *t, const char *file, int line, const char *func,
-                             uintptr_t ra)
+/* The call site (a struct on the entry point's stack) is pointed to for
+** the duration of a call and the previous pointer restored after. */
+static const rcgc__site *site_enter(rcgc__trace *t, const rcgc__site *site)
 {
-    saved_site saved = {t->site, t->entry_ra};
-    t->site = (rcgc__site){file, func, line};
-    t->entry_ra = ra;
+    const rcgc__site *saved = t->site;
+    t->site = site;
     return saved;
 }
 
-static void site_leave(rcgc_heap *heap, saved_site saved)
+static void site_leave(rcgc_heap *heap, const rcgc__trace *was, const rcgc__site *saved)
 {
     rcgc__trace *t = heap->trace; /* the call may have stopped tracing */
-    if (t) {
-        t->site = saved.site;
-        t->entry_ra = saved.ra;
-    }
+    if (t && t == was)
+        t->site = saved;
 }
 
 /* rcgc_calloc_at / rcgc_realloc_at: untraced, one branch. */
 #define WITH_SITE(call)                                                       \
-    if (!heap->trace)                                                         \
+    rcgc__trace *t = heap->trace;                                             \
+    if (!t)                                                                   \
         return call;                                                          \
-    saved_site saved = site_enter(heap->trace, file, line, func,              \
-                                  (uintptr_t)__builtin_return_address(0));    \
+    rcgc__site site = {file, func, line, (uintptr_t)__builtin_return_address(0)}; \
+    const rcgc__site *saved = site_enter(t, &site);                           \
     void *r = call;                                                           \
-    site_leave(heap, saved);                                                  \
+    site_leave(heap, t, saved);                                               \
     return r
 
-/* rcgc_new_at (object.c) and rcgc_malloc_at (mem.c) keep their untraced
-** paths inline and come here only when tracing is on. An object's site is
-** stored only while its trace is recorded, after the object exists: no
-** user code (a finalizer run by a collection) can run in between, so there
-** is no outer site to keep, and the site is cleared after. */
-int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
-                            const rcgc__callsite *cs)
-{
-    rcgc__trace *t = heap->trace;
-    if (!cs)
-        return rcgc__trace_on_alloc(heap, ptr, size);
-    t->site = (rcgc__site){cs->file, cs->func, cs->line};
-    t->entry_ra = cs->ra;
-    int r = rcgc__trace_on_alloc(heap, ptr, size);
-    if ((t = heap->trace) != NULL) {
-        t->site.file = NULL;
-        t->entry_ra = 0;
-    }
-    return r;
-}
-
+/* rcgc_malloc_at (mem.c) keeps its untraced path inline and comes here
+** only when tracing is on. */
 void *rcgc__trace_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
                             const char *func, uintptr_t ra)
 {
-    saved_site saved = site_enter(heap->trace, file, line, func, ra);
+    rcgc__trace *t = heap->trace;
+    rcgc__site site = {file, func, line, ra};
+    const rcgc__site *saved = site_enter(t, &site);
     void *r = (rcgc_malloc)(heap, bytes);
-    site_leave(heap, saved);
+    site_leave(heap, t, saved);
     return r;
 }
 
@@ -1305,7 +1280,7 @@ size_t rcgc__trace_check(rcgc_heap *heap)
             }
             continue;
         }
-        rcgc__site site = {c->file, c->func, (int)(uint32_t)c->key};
+        rcgc__site site = {c->file, c->func, (int)(uint32_t)c->key, 0};
         uint32_t total = (uint32_t)(c->key >> 32) + 1;
         rcgc__frame f = site_frame(&site);
         if (site_slot(t, &site) != c || !c->tb || !rcgc__tb_same(c->tb, &f, 1, total)) {

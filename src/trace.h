@@ -25,16 +25,18 @@ static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_
 ** current site stays), entered from user code at return address cs->ra:
 ** the site is stored only when a trace is recorded, so a sampled-mode
 ** allocation that is skipped costs only the countdown. */
-typedef struct rcgc__callsite {
+/* A call site: file (NULL: none), function, line, and the return address
+** into user code (native stacks start there; 0: unknown). */
+typedef struct rcgc__site {
     const char *file;
     const char *func;
     int line;
     uintptr_t ra;
-} rcgc__callsite;
+} rcgc__site;
 static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, size_t size,
-                                            const rcgc__callsite *cs);
-int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
-                            const rcgc__callsite *cs);
+                                            const rcgc__site *cs);
+static inline int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
+                                          const rcgc__site *cs);
 /* rcgc_malloc_at's traced path (the untraced one is inline in mem.c). */
 void *rcgc__trace_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int line,
                             const char *func, uintptr_t ra);
@@ -114,12 +116,6 @@ typedef struct rcgc__tentry {
 } rcgc__tentry;
 _Static_assert(sizeof(void *) != 8 || sizeof(rcgc__tentry) == 32,
                "a trace is 32 bytes on 64-bit targets");
-
-typedef struct rcgc__site {
-    const char *file;
-    const char *func;
-    int line;
-} rcgc__site;
 
 typedef struct rcgc__hframe {
     const char *file; /* interned */
@@ -209,8 +205,10 @@ typedef struct rcgc__trace {
     } sitecache[RCGC__SITECACHE];
     rcgc__chunk *chunks;
     rcgc__strpool strings;
-    /* current call site (set by the *_at entry points) */
-    rcgc__site site;
+    /* current call site: set by the *_at entry points around the call or the
+    ** recording (a struct on their stack), else &nosite */
+    const rcgc__site *site;
+    rcgc__site nosite;         /* all zero */
     /* host frames and tags */
     rcgc__hframe *hframes;
     size_t nhframes, caphframes;
@@ -225,7 +223,6 @@ typedef struct rcgc__trace {
                                ** (object creation's fast path tests only this) */
     /* native stacks */
     struct rcgc__unwind *unwind;
-    uintptr_t entry_ra;        /* return address into user code, or 0 */
     rcgc__frame *scratch;      /* max_frames + 1 frames */
     /* debug mode (heap->mem.debug): traces of freed blocks until reuse,
     ** RCGC__FREED_TRACES slots; NULL otherwise */
@@ -342,8 +339,24 @@ static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_
     return rcgc__trace_on_alloc(heap, ptr, size);
 }
 
+/* An object's site is pointed to only while its trace is recorded, after
+** the object exists: no user code (a finalizer run by a collection) can
+** run in between, so there is no outer site to keep. */
+static inline int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
+                                          const rcgc__site *cs)
+{
+    rcgc__trace *t = heap->trace;
+    if (!cs)
+        return rcgc__trace_on_alloc(heap, ptr, size);
+    t->site = cs;
+    int r = rcgc__trace_on_alloc(heap, ptr, size);
+    if (heap->trace == t)
+        t->site = &t->nosite;
+    return r;
+}
+
 static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, size_t size,
-                                            const rcgc__callsite *cs)
+                                            const rcgc__site *cs)
 {
     /* Objects are never allocated while the tracer is busy (its own memory
     ** is raw), so one flag tells whether the countdown may move here. */
