@@ -691,18 +691,32 @@ static uint32_t first_unprocessed(struct rcgc__mem *m, rcgc__head *l)
     return x;
 }
 
+/* Drop the walk's reference to h (see delete_garbage): when it is the last
+** one, h dies by the dedicated path, without rcgc__unref_slow's checks. */
+static inline void drop_walk_ref(rcgc_heap *heap, rcgc__head *h)
+{
+    if (h->refcnt_ == 1)
+        rcgc__dealloc_garbage(heap, h);
+    else
+        rcgc_unref(h + 1);
+}
+
 /*
 ** Break the cycles: clear each object of the set in list order, holding a
 ** temporary reference to it and to the next one. An object dies when its
 ** last reference goes; the walk's own reference delays that until it has
 ** been cleared, so a clear never frees the rest of a ring or list by a
 ** cascade that nests a dealloc per object: each object dies with its
-** references dropped already, one call deep. Objects behind the walk may die
-** at any time (their death unlinks them); the next one cannot. Processed
-** objects lose UNREACHABLE; if user code untracks the object the walk is
-** about to take, the walk goes on at the first object not yet processed.
-** Objects still alive at the end (no clear, or a reference that appeared)
-** stay in the oldest generation: they may die later.
+** references dropped already, one call deep. The walk keeps its reference
+** to the last object it cleared ('held') until it clears the next one, so
+** that the object a later death releases (the other half of a pair, the
+** first object of a ring) dies when the walk drops it, by the dedicated
+** path, rather than nested in that death. Objects behind the walk may die
+** at any time (their death unlinks them); the next one and 'held' cannot.
+** Processed objects lose UNREACHABLE; if user code untracks the object the
+** walk is about to take, the walk goes on at the first object not yet
+** processed. Objects still alive at the end (no clear, or a reference that
+** appeared) stay in the oldest generation: they may die later.
 */
 static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head *old)
 {
@@ -713,6 +727,7 @@ static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head 
     }
     uint32_t end = HD(m, collectable);
     uint32_t x = collectable->next_;
+    rcgc__head *held = NULL;
     if (x != end)
         rcgc_ref(H(m, x) + 1);
     while (x != end) {
@@ -721,15 +736,19 @@ static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head 
         x = h->next_;
         if (x != end)
             rcgc_ref(H(m, x) + 1);
-        /* With only the walk's reference left, the unref below frees it
-        ** (its dealloc clears it and unlinks it). */
-        if (h->refcnt_ != 1) {
+        if (h->refcnt_ == 1) {
+            /* Only the walk's reference is left: it dies now (its dealloc
+            ** clears it and unlinks it). */
+            rcgc__dealloc_garbage(heap, h);
+        } else {
             const rcgc_type *t = TYPE(heap, h);
             if (t->clear)
                 t->clear(h + 1);
             h->flags_ &= (uint16_t)~RCGC__F_UNREACHABLE;
+            if (held)
+                drop_walk_ref(heap, held);
+            held = h;
         }
-        rcgc_unref(h + 1);
         if (x != end && !(H(m, x)->flags_ & RCGC__F_UNREACHABLE)) {
             /* Untracked by user code meanwhile: not ours any more. */
             rcgc_unref(H(m, x) + 1);
@@ -738,6 +757,8 @@ static void delete_garbage(rcgc_heap *heap, rcgc__head *collectable, rcgc__head 
                 rcgc_ref(H(m, x) + 1);
         }
     }
+    if (held)
+        drop_walk_ref(heap, held);
     for (x = collectable->next_; x != end; x = H(m, x)->next_)
         H(m, x)->flags_ &= (uint16_t)~COLLECTION_FLAGS;
     list_merge(m, collectable, old);

@@ -245,7 +245,7 @@ static bool finalize_on_dealloc(rcgc_heap *heap, rcgc__head *h, const rcgc_type 
     return false;
 }
 
-static void free_memory(rcgc_heap *heap, rcgc__head *h)
+static RCGC__ALWAYS_INLINE void free_memory(rcgc_heap *heap, rcgc__head *h)
 {
     if (h->flags_ & RCGC__F_GC_TYPE)
         rcgc__gc_on_free(heap);
@@ -279,7 +279,7 @@ static bool dealloc_finalize(rcgc_heap *heap, rcgc__head *h, const rcgc_type *t)
     return true;
 }
 
-static void dealloc_one(rcgc_heap *heap, rcgc__head *h)
+static RCGC__ALWAYS_INLINE void dealloc_body(rcgc_heap *heap, rcgc__head *h)
 {
     const rcgc_type *t = heap->types[h->type_];
     if (t->finalize && dealloc_finalize(heap, h, t))
@@ -296,6 +296,27 @@ static void dealloc_one(rcgc_heap *heap, rcgc__head *h)
     if (t->release)
         t->release(h + 1);
     free_memory(heap, h);
+}
+
+/* Out of line for the generic path (inlining it into rcgc__dealloc costs
+** more instructions everywhere); inlined into rcgc__dealloc_garbage. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void dealloc_one(rcgc_heap *heap, rcgc__head *h)
+{
+    dealloc_body(heap, h);
+}
+
+/* The outermost dealloc frees the objects deferred by deeper ones. */
+static void dealloc_later(rcgc_heap *heap, rcgc__dealloc_state *d)
+{
+    while (d->later) {
+        rcgc__head *n = rcgc__unhandle(&heap->mem, d->later);
+        d->later = n->next_;
+        n->next_ = 0;
+        dealloc_one(heap, n);
+    }
 }
 
 void rcgc__dealloc(rcgc_heap *heap, void *obj)
@@ -315,14 +336,27 @@ void rcgc__dealloc(rcgc_heap *heap, void *obj)
     }
     d->depth++;
     dealloc_one(heap, h);
-    if (d->depth == 1) {
-        while (d->later) {
-            rcgc__head *n = rcgc__unhandle(&heap->mem, d->later);
-            d->later = n->next_;
-            n->next_ = 0;
-            dealloc_one(heap, n);
-        }
+    if (d->depth == 1)
+        dealloc_later(heap, d);
+    d->depth--;
+}
+
+/* rcgc_unref of an object whose one reference is the collector's (gc.c,
+** delete_garbage): the same death as rcgc__dealloc's, without the checks
+** of rcgc__unref_slow (the count is 1, so mortal and alive) and with the
+** death inline, one call deep. */
+void rcgc__dealloc_garbage(rcgc_heap *heap, rcgc__head *h)
+{
+    rcgc__dealloc_state *d = &heap->dealloc;
+    h->refcnt_ = 0;
+    if (RCGC__UNLIKELY(d->depth >= RCGC__DEALLOC_DEPTH)) {
+        rcgc__dealloc(heap, h + 1);
+        return;
     }
+    d->depth++;
+    dealloc_body(heap, h);
+    if (d->depth == 1)
+        dealloc_later(heap, d);
     d->depth--;
 }
 

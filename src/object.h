@@ -40,6 +40,9 @@ struct rcgc_heap;
 /* Free an object whose refcount reached zero (finalize, weakrefs, clear,
 ** release, memory), bounded in C stack depth. */
 void rcgc__dealloc(struct rcgc_heap *heap, void *obj);
+/* The same for an object at refcount 1 whose one reference is the
+** collector's own (its count becomes 0 here). */
+void rcgc__dealloc_garbage(struct rcgc_heap *heap, rcgc__head *h);
 /* Full teardown at heap free: free every remaining object without running
 ** finalizers (the caller ran what must run). */
 void rcgc__object_teardown(struct rcgc_heap *heap);

@@ -1052,8 +1052,9 @@ TEST(full_collection_counts_references_ahead_of_its_walk)
 }
 
 /* The garbage phase holds a reference to the object it clears and to the
-** next one (delete_garbage in src/gc.c): a ring dies one object at a time,
-** never by a cascade of deallocs nested inside each other. */
+** next one, and keeps the last object it cleared until it clears another
+** (delete_garbage in src/gc.c): a ring or a pair dies one object at a time,
+** each death one dealloc deep, never nested inside another's. */
 static rcgc_heap *g_ring_heap;
 static unsigned g_ring_max_depth;
 
@@ -1106,9 +1107,28 @@ TEST(garbage_ring_dies_one_object_at_a_time)
     (void)drop_ring(heap, &ring_types[0], 1000);
     CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 1000);
     CHECK_EQ_U64(tt_released, 1000);
-    /* The first node dies inside the last one's dealloc: depth 2. A cascade
-    ** would reach the deferral limit (RCGC__DEALLOC_DEPTH). */
-    CHECK(g_ring_max_depth <= 2);
+    /* The first node, which the walk held, dies when the walk drops it, not
+    ** inside the last one's dealloc (depth 2). A cascade would reach the
+    ** deferral limit (RCGC__DEALLOC_DEPTH). */
+    CHECK_EQ_U64(g_ring_max_depth, 1);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
+TEST(garbage_pairs_die_one_dealloc_deep)
+{
+    rcgc_heap *heap = th_heap_new();
+    tt_reset();
+    g_ring_heap = heap;
+    g_ring_max_depth = 0;
+    for (int i = 0; i < 100; i++)
+        (void)drop_ring(heap, &ring_types[0], 2);
+    CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 200);
+    CHECK_EQ_U64(tt_released, 200);
+    /* The first of each pair dies when the walk drops it, after the second
+    ** one's death, not nested inside it. */
+    CHECK_EQ_U64(g_ring_max_depth, 1);
     CHECK_EQ_U64(live_objects(heap), 0);
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
