@@ -43,10 +43,13 @@ static inline void rcgc__gc_list_remove(struct rcgc__mem *m, rcgc__head *node)
 ** UNREACHABLE; their death must not happen then: a reference from outside
 ** the set keeps them alive, and only user code (clear, finalize) runs
 ** during those phases, never on them. */
+/* The flags that only a tracked object carries (its list's and a
+** collection's). */
+#define RCGC__F_LIST_FLAGS (RCGC__F_COLLECTING | RCGC__F_UNREACHABLE | RCGC__F_FROZEN)
 static inline void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
 {
     rcgc__gc_list_remove(&heap->mem, h);
-    h->flags_ &= (uint16_t)~(RCGC__F_COLLECTING | RCGC__F_UNREACHABLE | RCGC__F_FROZEN);
+    h->flags_ &= (uint16_t)~RCGC__F_LIST_FLAGS;
 }
 
 /* Account for a new object of a GC type of 'bytes' bytes and run (or mark

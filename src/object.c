@@ -284,12 +284,16 @@ static RCGC__ALWAYS_INLINE void dealloc_body(rcgc_heap *heap, rcgc__head *h)
     const rcgc_type *t = heap->types[h->type_];
     if (t->finalize && dealloc_finalize(heap, h, t))
         return;
-    h->flags_ = (uint16_t)((h->flags_ & ~F_WAS_TRACKED) | RCGC__F_DEALLOCATING);
     /* Untrack before any other user code runs: a collection started by a
-    ** weak-reference callback must not meet a tracked object at refcount 0. */
-    if (h->next_)
-        rcgc__gc_unlink(heap, h);
-    if (h->flags_ & RCGC__F_WEAKREFS)
+    ** weak-reference callback must not meet a tracked object at refcount 0.
+    ** One write of the flags for both. */
+    uint16_t flags = (uint16_t)((h->flags_ & ~F_WAS_TRACKED) | RCGC__F_DEALLOCATING);
+    if (h->next_) {
+        rcgc__gc_list_remove(&heap->mem, h);
+        flags &= (uint16_t)~RCGC__F_LIST_FLAGS;
+    }
+    h->flags_ = flags;
+    if (flags & RCGC__F_WEAKREFS)
         rcgc__weakref_on_dealloc(heap, h + 1);
     if (t->clear)
         t->clear(h + 1);
