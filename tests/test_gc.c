@@ -1116,19 +1116,52 @@ TEST(garbage_ring_dies_one_object_at_a_time)
     rcgc_heap_free(heap);
 }
 
-TEST(garbage_pairs_die_one_dealloc_deep)
+/* A new heap holding 'npairs' dropped two-node rings; counters reset. */
+static rcgc_heap *heap_with_garbage_pairs(int npairs)
 {
     rcgc_heap *heap = th_heap_new();
     tt_reset();
     g_ring_heap = heap;
     g_ring_max_depth = 0;
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < npairs; i++)
         (void)drop_ring(heap, &ring_types[0], 2);
+    return heap;
+}
+
+TEST(garbage_pairs_die_one_dealloc_deep)
+{
+    rcgc_heap *heap = heap_with_garbage_pairs(100);
     CHECK_EQ_INT(rcgc_gc_collect(heap, 2), 200);
     CHECK_EQ_U64(tt_released, 200);
     /* The first of each pair dies when the walk drops it, after the second
     ** one's death, not nested inside it. */
     CHECK_EQ_U64(g_ring_max_depth, 1);
+    CHECK_EQ_U64(live_objects(heap), 0);
+    CHECK_HEAP(heap);
+    rcgc_heap_free(heap);
+}
+
+/* A collection inside a dealloc at the deferral limit: the garbage that
+** the walk's own reference kills is deferred like any death that deep, and
+** dies once the outermost dealloc has unwound (not 49 deallocs deep). */
+TEST(garbage_dying_at_the_dealloc_depth_limit_is_deferred)
+{
+    rcgc_heap *heap = heap_with_garbage_pairs(10);
+    /* A chain whose last node, dying RCGC__DEALLOC_DEPTH deallocs deep,
+    ** runs a full collection from its finalizer. */
+    tt_node *first = tt_new(heap, &tt_node_type), *prev = first;
+    for (int i = 1; i < RCGC__DEALLOC_DEPTH; i++) {
+        tt_node *next = tt_new(heap, i == RCGC__DEALLOC_DEPTH - 1 ? &tt_fin_type : &tt_node_type);
+        next->mode = TT_FIN_COLLECT;
+        next->every = 1;
+        prev->slot[0] = next; /* steals */
+        prev = next;
+    }
+    rcgc_unref(first);
+    CHECK_EQ_U64(tt_inner_collects, 1);
+    CHECK_EQ_INT(tt_inner_collect, 20);
+    CHECK_EQ_U64(tt_released, 20 + RCGC__DEALLOC_DEPTH);
+    CHECK(g_ring_max_depth >= 1 && g_ring_max_depth <= 2);
     CHECK_EQ_U64(live_objects(heap), 0);
     CHECK_HEAP(heap);
     rcgc_heap_free(heap);
