@@ -276,32 +276,51 @@ static void visit_init(visit_ctx *v, rcgc_heap *heap, rcgc__head *list)
     v->bytes = heap->mem.region_bytes;
 }
 
-static inline void decref_gc_refs(visit_ctx *v, rcgc__head *h)
+/* Every object of this heap lies in its region: two instructions and no
+** memory access, unlike asking the segment header for the heap. */
+static inline bool other_heap(const visit_ctx *v, void *obj)
 {
-    if (h->prev_ == 0)
+    return (uintptr_t)obj - v->base >= v->bytes;
+}
+
+/* The visits' reports, out of line and reached by a tail call, so that the
+** visits themselves need no stack frame. 'obj' set: the visit met an object
+** of another heap; else h's gc_refs would go below zero. The report checks
+** its condition again, so that it may return (0) as far as compilers know:
+** a call to a function that never returns is not made a tail call. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static int visit_report(const visit_ctx *v, rcgc__head *h, void *obj)
+{
+    if (obj && other_heap(v, obj))
+        rcgc__panic_obj(v->heap, v->owner + 1,
+                        "traverse visited an object of another heap (%p)", obj);
+    if (!obj && h->prev_ == 0)
         rcgc__panic_obj(v->heap, h + 1,
                         "refcount is too small (more references from tracked "
                         "objects than its refcount); found from %p",
                         (void *)(v->owner + 1));
-    h->prev_--;
+    return 0;
 }
 
-/* Every object of this heap lies in its region: two instructions and no
-** memory access, unlike asking the segment header for the heap. */
-static inline void check_same_heap(const visit_ctx *v, void *obj)
+/* gc_refs - 1, or a report when gc_refs is 0. */
+static inline int decref_gc_refs(const visit_ctx *v, rcgc__head *h)
 {
-    if ((uintptr_t)obj - v->base >= v->bytes)
-        rcgc__panic_obj(v->heap, v->owner + 1,
-                        "traverse visited an object of another heap (%p)", obj);
+    if (h->prev_ == 0)
+        return visit_report(v, h, NULL);
+    h->prev_--;
+    return 0;
 }
 
 static int visit_decref(void *obj, void *arg)
 {
     visit_ctx *v = arg;
     rcgc__head *h = rcgc__head_of(obj);
-    check_same_heap(v, obj);
+    if (other_heap(v, obj))
+        return visit_report(v, h, obj);
     if (h->flags_ & RCGC__F_COLLECTING)
-        decref_gc_refs(v, h);
+        return decref_gc_refs(v, h);
     return 0;
 }
 
@@ -315,15 +334,15 @@ static int visit_decref_full(void *obj, void *arg)
 {
     visit_ctx *v = arg;
     rcgc__head *h = rcgc__head_of(obj);
-    check_same_heap(v, obj);
+    if (other_heap(v, obj))
+        return visit_report(v, h, obj);
     if (!(h->flags_ & RCGC__F_COLLECTING)) {
         if (h->next_ == 0 || (h->flags_ & RCGC__F_FROZEN) ||
             h->refcnt_ - 1u >= RCGC_IMMORTAL_MIN - 1u)
             return 0;
         start_gc_refs(h);
     }
-    decref_gc_refs(v, h);
-    return 0;
+    return decref_gc_refs(v, h);
 }
 
 /* Subtract internal references: afterwards gc_refs counts only references
