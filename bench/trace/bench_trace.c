@@ -4,8 +4,10 @@
 **   bench_trace slowdown MODE N   MODE: exact1 | native16 | sampled
 **       N iterations of the churn workload: a box object with 10 node
 **       objects and one string object (8-40 bytes), built and dropped; run
-**       untraced and traced alternately (5 pairs, after a warm-up) and print
-**       SAMPLE slowdown=<median of the pairs' traced / untraced times>.
+**       untraced and traced alternately (9 pairs, after a warm-up) and print
+**       SAMPLE slowdown=<median of the pairs' traced / untraced wall times>
+**       slowdown_cpu=<the same in thread CPU time: what another process
+**       takes from the machine during a phase is not counted>.
 **   bench_trace snapshot N
 **       N live node objects from 10 call sites, traced with 1 frame; time
 **       rcgc_trace_take_snapshot + statistics by line:
@@ -17,6 +19,7 @@
 #include "rcgc.h"
 
 #include <string.h>
+#include <time.h>
 
 typedef struct node {
     void *a, *b;
@@ -69,11 +72,21 @@ __attribute__((noinline)) static void churn(rcgc_heap *h, long n)
     }
 }
 
-static double timed(rcgc_heap *h, long n)
+static double thread_cpu_s(void)
 {
-    double t0 = now_s();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Wall time of n iterations; their thread CPU time in *cpu. */
+static double timed(rcgc_heap *h, long n, double *cpu)
+{
+    double c0 = thread_cpu_s(), t0 = now_s();
     churn(h, n);
-    return now_s() - t0;
+    double t1 = now_s();
+    *cpu = thread_cpu_s() - c0;
+    return t1 - t0;
 }
 
 static rcgc_status start_mode(rcgc_heap *h, const char *mode)
@@ -101,25 +114,30 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+enum { PAIRS = 9 };
+
 static int slowdown(const char *mode, long n)
 {
     rcgc_heap *h = rcgc_heap_new(NULL);
-    double off[5], on[5], ratio[5];
-    timed(h, n / 4); /* warm-up: pools, type table */
-    for (int r = 0; r < 5; r++) {
-        off[r] = timed(h, n);
+    double off[PAIRS], on[PAIRS], ratio[PAIRS], cpu_ratio[PAIRS], off_cpu, on_cpu;
+    timed(h, n / 4, &off_cpu); /* warm-up: pools, type table */
+    for (int r = 0; r < PAIRS; r++) {
+        off[r] = timed(h, n, &off_cpu);
         if (start_mode(h, mode) != RCGC_OK)
             bench_die("rcgc_trace_start failed");
-        on[r] = timed(h, n);
+        on[r] = timed(h, n, &on_cpu);
         rcgc_trace_stop(h);
         ratio[r] = on[r] / off[r];
+        cpu_ratio[r] = on_cpu / off_cpu;
     }
-    qsort(off, 5, sizeof off[0], cmp_double);
-    qsort(on, 5, sizeof on[0], cmp_double);
-    qsort(ratio, 5, sizeof ratio[0], cmp_double);
+    qsort(off, PAIRS, sizeof off[0], cmp_double);
+    qsort(on, PAIRS, sizeof on[0], cmp_double);
+    qsort(ratio, PAIRS, sizeof ratio[0], cmp_double);
+    qsort(cpu_ratio, PAIRS, sizeof cpu_ratio[0], cmp_double);
     printf("iterations=%ld allocations_per_iteration=12\n", n);
-    bench_sample("slowdown=%.4f off_ns_per_iter=%.1f on_ns_per_iter=%.1f", ratio[2],
-                 off[2] * 1e9 / (double)n, on[2] * 1e9 / (double)n);
+    bench_sample("slowdown=%.4f slowdown_cpu=%.4f off_ns_per_iter=%.1f on_ns_per_iter=%.1f",
+                 ratio[PAIRS / 2], cpu_ratio[PAIRS / 2], off[PAIRS / 2] * 1e9 / (double)n,
+                 on[PAIRS / 2] * 1e9 / (double)n);
     rcgc_heap_free(h);
     return 0;
 }

@@ -32,10 +32,13 @@ def timed(n):
     return time.perf_counter() - t0
 
 
+PAIRS = 9  # untraced/traced pairs, as bench_trace.c
+
+
 def slowdown(frames, n):
     timed(n // 4)
     off, on, ratio = [], [], []
-    for _ in range(5):
+    for _ in range(PAIRS):
         off.append(timed(n))
         tracemalloc.start(frames)
         on.append(timed(n))
@@ -45,8 +48,9 @@ def slowdown(frames, n):
     on.sort()
     ratio.sort()
     print(f"iterations={n} allocations_per_iteration=12")
-    print(f"SAMPLE slowdown={ratio[2]:.4f} off_ns_per_iter={off[2] * 1e9 / n:.1f} "
-          f"on_ns_per_iter={on[2] * 1e9 / n:.1f}")
+    m = PAIRS // 2
+    print(f"SAMPLE slowdown={ratio[m]:.4f} off_ns_per_iter={off[m] * 1e9 / n:.1f} "
+          f"on_ns_per_iter={on[m] * 1e9 / n:.1f}")
 
 
 def alloc_site(k):
