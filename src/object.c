@@ -115,11 +115,12 @@ static void *new_object_slow(rcgc_heap *heap, const rcgc_type *type, size_t nite
     return h + 1;
 }
 
-/* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
-** capture the call site (rcgc_new_at below); the functions stay exported and
-** keep the current site. */
+static RCGC__ALWAYS_INLINE void free_memory(rcgc_heap *heap, rcgc__head *h);
+
 /* Unmake 'obj', just made by new_object_fast, whose trace could not be
-** recorded: the allocation fails, as in new_object_slow. */
+** recorded: the allocation fails, as in new_object_slow. Its memory goes
+** back as at any death; the collector's counts are undone as for a failed
+** allocation. */
 #if defined(__GNUC__)
 __attribute__((noinline, cold))
 #endif
@@ -129,11 +130,8 @@ static void *new_object_unmake(rcgc_heap *heap, void *obj, size_t total)
     bool gc_type = (h->flags_ & RCGC__F_GC_TYPE) != 0;
     if (h->next_)
         rcgc__gc_unlink(heap, h);
-    heap->live_objects--;
-    h->refcnt_ = 0;
-    h->type_ = RCGC__TYPE_FREED;
-    h->flags_ = 0;
-    rcgc__mem_obj_free(&heap->mem, h);
+    h->flags_ &= (uint16_t)~RCGC__F_GC_TYPE; /* counted out just below */
+    free_memory(heap, h);
     if (gc_type)
         rcgc__gc_on_alloc_failed(heap, total);
     return NULL;
@@ -169,6 +167,9 @@ static RCGC__ALWAYS_INLINE void *new_object(rcgc_heap *heap, const rcgc_type *ty
     return new_object_slow(heap, type, nitems, cs);
 }
 
+/* Parenthesised names: rcgc.h defines rcgc_new/rcgc_new_var as macros that
+** capture the call site (rcgc_new_at below); the functions stay exported and
+** keep the current site. */
 void *(rcgc_new_var)(rcgc_heap *heap, const rcgc_type *type, size_t nitems)
 {
     return new_object(heap, type, nitems, NULL);
