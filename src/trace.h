@@ -21,10 +21,6 @@ int rcgc__trace_on_alloc(rcgc_heap *heap, const void *ptr, size_t size);
 ** allocation that does not reach the next sample point only moves the
 ** countdown. */
 static inline int rcgc__trace_alloc_hook(rcgc_heap *heap, const void *ptr, size_t size);
-/* The same for an allocation made at call site 'cs' (NULL: none, the
-** current site stays), entered from user code at return address cs->ra:
-** the site is stored only when a trace is recorded, so a sampled-mode
-** allocation that is skipped costs only the countdown. */
 /* A call site: file (NULL: none), function, line, and the return address
 ** into user code (native stacks start there; 0: unknown). */
 typedef struct rcgc__site {
@@ -33,6 +29,9 @@ typedef struct rcgc__site {
     int line;
     uintptr_t ra;
 } rcgc__site;
+/* rcgc__trace_alloc_hook for an allocation made at call site 'cs' (NULL:
+** none, the current site stays): the site reaches the tracer only when a
+** trace is recorded, so a sampled-mode skip costs only the countdown. */
 static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, size_t size,
                                             const rcgc__site *cs);
 static inline int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size_t size,
@@ -319,10 +318,13 @@ static inline int64_t rcgc__trace_sample_left(const rcgc__trace *t, size_t size)
     return t->sample_left - (int64_t)(size ? size : 1);
 }
 
-/* True when sampling skips a block of 'size' bytes (the countdown moved). */
+/* True when sampling skips a block of 'size' bytes (the countdown moved):
+** sampled, not busy, no debug mode (whose 'freed' table every allocation
+** must see). Object creation's fast path has ruled out the last two and
+** tests the countdown alone (sample_left is 0 when exact). */
 static inline bool rcgc__trace_sample_skip(rcgc__trace *t, size_t size)
 {
-    if (t->sample_mean && !t->freed && !t->busy) {
+    if (t->sampled && !t->slow_free) {
         int64_t left = rcgc__trace_sample_left(t, size);
         if (left > 0) {
             t->sample_left = left;
@@ -358,16 +360,8 @@ static inline int rcgc__trace_on_alloc_at(rcgc_heap *heap, const void *ptr, size
 static inline int rcgc__trace_alloc_hook_at(rcgc_heap *heap, const void *ptr, size_t size,
                                             const rcgc__site *cs)
 {
-    /* Objects are never allocated while the tracer is busy (its own memory
-    ** is raw), so one flag tells whether the countdown may move here. */
-    rcgc__trace *t = heap->trace;
-    if (t->sampled && !t->keep_freed) {
-        int64_t left = rcgc__trace_sample_left(t, size);
-        if (left > 0) {
-            t->sample_left = left;
-            return 0;
-        }
-    }
+    if (rcgc__trace_sample_skip(heap->trace, size))
+        return 0;
     return rcgc__trace_on_alloc_at(heap, ptr, size, cs);
 }
 
