@@ -1167,16 +1167,21 @@ static void site_leave(rcgc_heap *heap, const rcgc__trace *was, const rcgc__site
         t->site = saved;
 }
 
+/* Return 'call' made at the site file:line in func, entered from user
+** code at return address 'ra', with tracer t (a variable, not NULL). */
+#define AT_SITE(t, ra, call)                                                  \
+    rcgc__site site = {file, func, line, (ra)};                               \
+    const rcgc__site *saved = site_enter((t), &site);                         \
+    void *r = call;                                                           \
+    site_leave(heap, (t), saved);                                             \
+    return r
+
 /* rcgc_calloc_at / rcgc_realloc_at: untraced, one branch. */
 #define WITH_SITE(call)                                                       \
     rcgc__trace *t = heap->trace;                                             \
     if (!t)                                                                   \
         return call;                                                          \
-    rcgc__site site = {file, func, line, (uintptr_t)__builtin_return_address(0)}; \
-    const rcgc__site *saved = site_enter(t, &site);                           \
-    void *r = call;                                                           \
-    site_leave(heap, t, saved);                                               \
-    return r
+    AT_SITE(t, (uintptr_t)__builtin_return_address(0), call)
 
 /* rcgc_malloc_at (mem.c) keeps its untraced path inline and comes here
 ** only when tracing is on. */
@@ -1184,11 +1189,7 @@ void *rcgc__trace_malloc_at(rcgc_heap *heap, size_t bytes, const char *file, int
                             const char *func, uintptr_t ra)
 {
     rcgc__trace *t = heap->trace;
-    rcgc__site site = {file, func, line, ra};
-    const rcgc__site *saved = site_enter(t, &site);
-    void *r = (rcgc_malloc)(heap, bytes);
-    site_leave(heap, t, saved);
-    return r;
+    AT_SITE(t, ra, (rcgc_malloc)(heap, bytes));
 }
 
 void *rcgc_calloc_at(rcgc_heap *heap, size_t count, size_t size, const char *file, int line,
