@@ -61,14 +61,9 @@ static void list_append(struct rcgc__mem *m, rcgc__head *node, rcgc__head *l)
     l->prev_ = hn;
 }
 
-static void list_remove(struct rcgc__mem *m, rcgc__head *node)
-{
-    rcgc__gc_list_remove(m, node);
-}
-
 static void list_move(struct rcgc__mem *m, rcgc__head *node, rcgc__head *l)
 {
-    list_remove(m, node);
+    rcgc__gc_list_remove(m, node);
     list_append(m, node, l);
 }
 
@@ -419,7 +414,7 @@ static int visit_reachable(void *obj, void *arg)
         ** of the young list, where the scan will get to it. */
         struct rcgc__mem *m = MEM(v->heap);
         rcgc__head *young = v->list;
-        list_remove(m, h); /* the unreachable list is doubly linked */
+        rcgc__gc_list_remove(m, h); /* the unreachable list is doubly linked */
         rcgc__head *last = H(m, young->prev_);
         last->next_ = HD(m, h);
         h->next_ = HD(m, young);

@@ -35,6 +35,9 @@ static inline void rcgc__gc_list_remove(struct rcgc__mem *m, rcgc__head *node)
     next->prev_ = node->prev_;
     node->next_ = 0;
 }
+/* The flags that only a tracked object carries (its list's and a
+** collection's). */
+#define RCGC__F_LIST_FLAGS (RCGC__F_COLLECTING | RCGC__F_UNREACHABLE | RCGC__F_FROZEN)
 /* Unlink a tracked object from whatever list it is on. Inline: every
 ** garbage object a collection frees comes through here (its death by
 ** refcount untracks it).
@@ -43,9 +46,6 @@ static inline void rcgc__gc_list_remove(struct rcgc__mem *m, rcgc__head *node)
 ** UNREACHABLE; their death must not happen then: a reference from outside
 ** the set keeps them alive, and only user code (clear, finalize) runs
 ** during those phases, never on them. */
-/* The flags that only a tracked object carries (its list's and a
-** collection's). */
-#define RCGC__F_LIST_FLAGS (RCGC__F_COLLECTING | RCGC__F_UNREACHABLE | RCGC__F_FROZEN)
 static inline void rcgc__gc_unlink(rcgc_heap *heap, rcgc__head *h)
 {
     rcgc__gc_list_remove(&heap->mem, h);
