@@ -727,12 +727,18 @@ void rcgc_trace_options_init(rcgc_trace_options *opt)
     opt->sample_seed = 0x5EED;
 }
 
+/* More frames than the call site's: host frames, or a deep native stack. */
+static bool more_frames(const rcgc__trace *t)
+{
+    return t->nhframes || (t->max_frames > 1 && t->native);
+}
+
 /* The summary bytes the fast paths test (all but 'busy'). */
 static void update_mode(rcgc__trace *t)
 {
     t->keep_freed = t->freed != NULL;
     t->sampled = t->sample_mean != 0;
-    t->frames = t->nhframes || (t->max_frames > 1 && t->native);
+    t->frames = more_frames(t);
 }
 
 static bool set_frames(rcgc_heap *heap, unsigned max_frames)
@@ -1267,7 +1273,7 @@ size_t rcgc__trace_check(rcgc_heap *heap)
     uint32_t top = t->ntags ? t->tagstack[t->ntags - 1] : 0;
     if (t->tag != top || t->meta != exact_meta(top) || t->keep_freed != (t->freed != NULL) ||
         t->sampled != (t->sample_mean != 0) ||
-        t->frames != (t->nhframes || (t->max_frames > 1 && t->native))) {
+        t->frames != more_frames(t)) {
         rcgc_heap_printf(heap, "rcgc: tracer mode out of date (tag %u, top %u)\n",
                          (unsigned)t->tag, (unsigned)top);
         bad++;
