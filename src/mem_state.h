@@ -215,9 +215,10 @@ void rcgc__pool_drop_empty(struct rcgc__mem *m);
 /* Free segments of the arena holding 'seg'; free segments of the arena the
 ** next one-segment allocation would use (64 when a new arena is needed). */
 unsigned rcgc__seg_next_nfree(const struct rcgc__mem *m);
-/* The one used segment of the arena holding region address 'addr' when
-** the arena is in use and has exactly one, else NULL. */
-void *rcgc__seg_sole(const struct rcgc__mem *m, const void *addr);
+/* The first-segment bitmap of the arena holding region address 'addr'
+** (bit s: a pool or run starts at segment s; 0 unless the arena is ACTIVE);
+** *arena receives the arena's address. */
+uint64_t rcgc__seg_heads(const struct rcgc__mem *m, const void *addr, char **arena);
 /* True iff p is a live block start of this pool. */
 bool rcgc__pool_is_live(const struct rcgc__pool *pool, const void *p);
 /* Live bytes and blocks in pools (a walk over the arenas). */
@@ -346,15 +347,11 @@ static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool 
     return rcgc__pool_pop(m, p, zero);
 }
 
-/* True iff segment 'seg' is the only used segment of its arena. */
+/* Free segments of the arena holding segment 'seg'. */
 static inline unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg)
 {
     uintptr_t off = (uintptr_t)seg - (uintptr_t)m->base;
     return m->arenas[off >> 20].nfree;
-}
-static inline bool rcgc__seg_alone(const struct rcgc__mem *m, const void *seg)
-{
-    return rcgc__seg_arena_nfree(m, seg) == RCGC__ARENA_SEGS - 1;
 }
 
 /* Return b, a live block of pool p (the caller checked). */
@@ -367,16 +364,10 @@ static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, vo
     *(void **)b = p->freeblock;
     p->freeblock = b;
     unsigned used = p->nused;
-    if (RCGC__LIKELY(used - 2u < (unsigned)p->capacity - 2u)) {
+    if (RCGC__LIKELY(used - 2u < (unsigned)p->capacity - 2u))
         p->nused = (uint16_t)(used - 1);
-    } else if (used == 1 && !p->prev && !p->next && !rcgc__seg_alone(m, p)) {
-        /* The class's last pool empties in a busy arena: it stays as the
-        ** class's spare (rcgc__pool_give_slow explains). */
-        p->nused = 0;
-        m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
-    } else {
-        rcgc__pool_give_slow(m, p); /* list moves; decrements nused */
-    }
+    else
+        rcgc__pool_give_slow(m, p); /* full or emptying; decrements nused */
 }
 
 

@@ -97,28 +97,45 @@ static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p)
     p->next = p->prev = NULL;
 }
 
-/* Free segments; if that leaves a spare pool alone in its arena, free the
-** spare too: a spare never keeps an arena from emptying. */
+/* True iff a segment of the arena holding 'seg', other than 'except',
+** starts a run or a pool with live blocks (stops at the first one found). */
+static bool arena_busy(const struct rcgc__mem *m, const void *seg, const void *except)
+{
+    char *arena;
+    for (uint64_t heads = rcgc__seg_heads(m, seg, &arena); heads; heads &= heads - 1) {
+        const struct rcgc__pool *p =
+            (const struct rcgc__pool *)(arena + (size_t)__builtin_ctzll(heads) * SEG);
+        if (p != except && (p->kind != RCGC__SEG_POOL || p->nused != 0))
+            return true;
+    }
+    return false;
+}
+
+/* Free segments; if that leaves only empty (spare) pools in the arena, free
+** them too: spares never keep an arena from emptying. */
 static void release_segs(struct rcgc__mem *m, void *seg, size_t nsegs)
 {
     rcgc__seg_free(m, seg, nsegs);
-    struct rcgc__pool *last = rcgc__seg_sole(m, seg);
-    if (last && last->kind == RCGC__SEG_POOL && last->nused == 0) {
-        pool_unlink(m, last);
-        rcgc__seg_free(m, last, 1);
+    if (arena_busy(m, seg, NULL))
+        return;
+    char *arena;
+    for (uint64_t heads = rcgc__seg_heads(m, seg, &arena); heads; heads &= heads - 1) {
+        struct rcgc__pool *p = (struct rcgc__pool *)(arena + (size_t)__builtin_ctzll(heads) * SEG);
+        pool_unlink(m, p);
+        rcgc__seg_free(m, p, 1);
     }
 }
 
 /* rcgc__pool_give found p full (it moves to the front of its class list,
 ** so the next allocation reuses the block just freed) or about to be empty.
 ** An empty pool goes back to its arena unless it is the only pool of its
-** class and its arena has other segments in use: that one stays on its
+** class and its arena holds live blocks elsewhere: that one stays on its
 ** list (a "spare"), so a program that allocates and frees a few blocks of
 ** one size in a loop does not set up and tear down a pool each time. At
 ** most one spare per class (64 x 16 KiB); a class that needs a new pool
 ** takes another class's spare first (as CPython reuses an arena's free
-** pools), an arena is never kept alive by a spare alone, and
-** rcgc_mem_trim gives the spares back. */
+** pools), an arena holding nothing but spares gives them back and empties,
+** and rcgc_mem_trim gives every spare back. */
 void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
 {
     if (p->nused == p->capacity) {
@@ -128,12 +145,14 @@ void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
             p->next->prev = p;
         m->used[p->family][p->szidx] = p;
     }
-    /* rcgc__pool_give keeps the spare itself; any other pool that empties
-    ** goes back to its arena. */
-    if (--p->nused == 0) {
-        pool_unlink(m, p);
-        release_segs(m, p, 1);
+    if (--p->nused != 0)
+        return;
+    if (!p->prev && !p->next && arena_busy(m, p, p)) {
+        m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
+        return;
     }
+    pool_unlink(m, p);
+    release_segs(m, p, 1);
 }
 
 void rcgc__pool_drop_empty(struct rcgc__mem *m)
@@ -433,6 +452,8 @@ size_t rcgc__pool_check(struct rcgc__mem *m)
         }
         if (a->state != RCGC__ARENA_ACTIVE)
             continue;
+        if (a->head && !arena_busy(m, abase, NULL))
+            BAD("arena %u holds nothing but empty pools\n", (unsigned)i);
         for (uint64_t h = a->head; h; h &= h - 1) {
             unsigned s = (unsigned)__builtin_ctzll(h);
             struct rcgc__pool *p = (struct rcgc__pool *)(abase + (size_t)s * SEG);

@@ -428,14 +428,13 @@ static void decommit_segments(struct rcgc__mem *m, struct rcgc__arena *a, void *
 ** more than the memory is worth). */
 #define DECOMMIT_MIN_SEGS 4u
 
-void *rcgc__seg_sole(const struct rcgc__mem *m, const void *addr)
+uint64_t rcgc__seg_heads(const struct rcgc__mem *m, const void *addr, char **arena)
 {
     size_t off = (size_t)((const char *)addr - (const char *)m->base);
     uint32_t i = (uint32_t)(off / ARENA);
     const struct rcgc__arena *a = A(m, i);
-    if (a->state != RCGC__ARENA_ACTIVE || a->nfree != RCGC__ARENA_SEGS - 1)
-        return NULL;
-    return (char *)arena_addr(m, i) + (size_t)__builtin_ctzll(a->used) * SEG;
+    *arena = arena_addr(m, i);
+    return a->state == RCGC__ARENA_ACTIVE ? a->head : 0;
 }
 
 unsigned rcgc__seg_next_nfree(const struct rcgc__mem *m)

@@ -463,6 +463,32 @@ TEST(alloc_stats_arenas)
     rcgc_heap_free(h);
 }
 
+/* Spare pools never keep an arena alive between them: three classes whose
+** last pools share the newest arena, freed in allocation order. The first
+** two to empty stay as spares (their arena still holds live blocks); when
+** the third empties the arena holds only spares, so all three go back and
+** the arena empties. Before this rule the three pinned one another. */
+TEST(alloc_spares_do_not_pin_an_arena)
+{
+    rcgc_heap *h = th_heap_new();
+    rcgc_mem_stats s0 = stats(h);
+    size_t cap = 3 * 64 * 1013, n = 0;
+    void **v = malloc(cap * sizeof *v);
+    while (n + 3 <= cap && stats(h).arenas_current < s0.arenas_current + 3)
+        for (unsigned k = 1; k <= 3; k++)
+            CHECK((v[n++] = rcgc_malloc(h, 16 * k)) != NULL);
+    CHECK(stats(h).arenas_current >= s0.arenas_current + 3);
+    for (size_t i = 0; i < n; i++)
+        rcgc_free(h, v[i]);
+    free(v);
+    rcgc_mem_stats s = stats(h);
+    CHECK_EQ_INT(s.pools, s0.pools);
+    CHECK_EQ_INT(s.small_blocks, s0.small_blocks);
+    CHECK(s.arenas_current <= s0.arenas_current + 1); /* one empty arena kept */
+    CHECK_HEAP(h);
+    rcgc_heap_free(h);
+}
+
 TEST(alloc_stats_text_and_json)
 {
     rcgc_heap *h = th_heap_new();
