@@ -114,11 +114,14 @@ struct rcgc__arena {
     uint64_t head;      /* segment bitmap: first segment of a pool or run */
     uint64_t committed; /* segment bitmap: readable and writable */
     uint64_t dirty;     /* segment bitmap: handed out since last committed */
+    uint64_t spare;     /* segment bitmap, a subset of 'head': pools made class
+                        ** spares (pool.c) and not freed or taken since; such
+                        ** a pool may have been used again (nused > 0) */
     uint32_t next, prev;/* usable or unused list (arena index, 0 = none) */
     uint32_t span;
     uint16_t nfree;     /* free segments (ACTIVE) */
     uint8_t state;
-    uint8_t pad_[17];   /* 64 bytes: the table is indexed with a shift */
+    uint8_t pad_[9];    /* 64 bytes: the table is indexed with a shift */
 };
 
 /* Large raw blocks (> 512 B) from the large hooks: an open-addressing set
@@ -347,11 +350,28 @@ static inline void *rcgc__pool_take_from(struct rcgc__mem *m, struct rcgc__pool 
     return rcgc__pool_pop(m, p, zero);
 }
 
+/* The descriptor of the arena holding region address 'addr'. */
+static inline struct rcgc__arena *rcgc__arena_of(const struct rcgc__mem *m, const void *addr)
+{
+    uintptr_t off = (uintptr_t)addr - (uintptr_t)m->base;
+    return &m->arenas[off >> 20];
+}
+/* The bit of segment 'seg' in its arena's segment bitmaps. */
+static inline uint64_t rcgc__seg_bit(const void *seg)
+{
+    return (uint64_t)1 << (((uintptr_t)seg >> 14) & (RCGC__ARENA_SEGS - 1));
+}
 /* Free segments of the arena holding segment 'seg'. */
 static inline unsigned rcgc__seg_arena_nfree(const struct rcgc__mem *m, const void *seg)
 {
-    uintptr_t off = (uintptr_t)seg - (uintptr_t)m->base;
-    return m->arenas[off >> 20].nfree;
+    return rcgc__arena_of(m, seg)->nfree;
+}
+
+/* Keep empty pool p, the only pool of its class, as the class's spare. */
+static inline void rcgc__pool_make_spare(struct rcgc__mem *m, struct rcgc__pool *p)
+{
+    m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
+    rcgc__arena_of(m, p)->spare |= rcgc__seg_bit(p);
 }
 
 /* Return b, a live block of pool p (the caller checked). */
@@ -364,10 +384,17 @@ static inline void rcgc__pool_give(struct rcgc__mem *m, struct rcgc__pool *p, vo
     *(void **)b = p->freeblock;
     p->freeblock = b;
     unsigned used = p->nused;
-    if (RCGC__LIKELY(used - 2u < (unsigned)p->capacity - 2u))
+    if (RCGC__LIKELY(used - 2u < (unsigned)p->capacity - 2u)) {
         p->nused = (uint16_t)(used - 1);
-    else
-        rcgc__pool_give_slow(m, p); /* full or emptying; decrements nused */
+    } else if (used == 1 && !p->prev && !p->next &&
+               (rcgc__arena_of(m, p)->head & ~rcgc__arena_of(m, p)->spare & ~rcgc__seg_bit(p))) {
+        /* The class's last pool empties while its arena holds an unmarked
+        ** (so busy) pool or run: it stays as the class's spare. */
+        p->nused = 0;
+        rcgc__pool_make_spare(m, p);
+    } else {
+        rcgc__pool_give_slow(m, p); /* list moves, spares; decrements nused */
+    }
 }
 
 

@@ -32,6 +32,7 @@ static unsigned pool_capacity(unsigned fam, unsigned size)
 
 static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p);
 
+
 /* A kept empty pool of another class, unlinked, or NULL. Only one in an
 ** arena at least as full as the one a new segment would come from, so
 ** spares never defeat the fullest-arena rule. Stale hints are dropped. */
@@ -49,6 +50,7 @@ static struct rcgc__pool *steal_spare(struct rcgc__mem *m)
         }
         if (rcgc__seg_arena_nfree(m, p) <= want) {
             m->spare_mask &= ~((uint64_t)1 << bit);
+            rcgc__arena_of(m, p)->spare &= ~rcgc__seg_bit(p);
             pool_unlink(m, p);
             return p;
         }
@@ -98,15 +100,23 @@ static void pool_unlink(struct rcgc__mem *m, struct rcgc__pool *p)
 }
 
 /* True iff a segment of the arena holding 'seg', other than 'except',
-** starts a run or a pool with live blocks (stops at the first one found). */
-static bool arena_busy(const struct rcgc__mem *m, const void *seg, const void *except)
+** starts a run or a pool with live blocks. Every pool or run whose segment
+** is not marked spare is busy (an empty pool that is not a spare goes back
+** at once), so only marked pools are read; a marked pool found in use again
+** is a spare no more and loses its mark. */
+static bool arena_busy(struct rcgc__mem *m, const void *seg, const void *except)
 {
     char *arena;
-    for (uint64_t heads = rcgc__seg_heads(m, seg, &arena); heads; heads &= heads - 1) {
-        const struct rcgc__pool *p =
-            (const struct rcgc__pool *)(arena + (size_t)__builtin_ctzll(heads) * SEG);
-        if (p != except && (p->kind != RCGC__SEG_POOL || p->nused != 0))
+    uint64_t heads = rcgc__seg_heads(m, seg, &arena) & ~(except ? rcgc__seg_bit(except) : 0);
+    struct rcgc__arena *a = rcgc__arena_of(m, seg);
+    if (heads & ~a->spare)
+        return true;
+    for (uint64_t h = heads & a->spare; h; h &= h - 1) {
+        unsigned s = (unsigned)__builtin_ctzll(h);
+        if (((const struct rcgc__pool *)(arena + (size_t)s * SEG))->nused != 0) {
+            a->spare &= ~((uint64_t)1 << s);
             return true;
+        }
     }
     return false;
 }
@@ -148,7 +158,7 @@ void rcgc__pool_give_slow(struct rcgc__mem *m, struct rcgc__pool *p)
     if (--p->nused != 0)
         return;
     if (!p->prev && !p->next && arena_busy(m, p, p)) {
-        m->spare_mask |= (uint64_t)1 << (p->family * RCGC__NCLASSES + p->szidx);
+        rcgc__pool_make_spare(m, p);
         return;
     }
     pool_unlink(m, p);
@@ -452,7 +462,13 @@ size_t rcgc__pool_check(struct rcgc__mem *m)
         }
         if (a->state != RCGC__ARENA_ACTIVE)
             continue;
-        if (a->head && !arena_busy(m, abase, NULL))
+        bool holds = false; /* a run, or a pool with live blocks */
+        for (uint64_t h = a->head; h && !holds; h &= h - 1) {
+            const struct rcgc__pool *p =
+                (const struct rcgc__pool *)(abase + (size_t)__builtin_ctzll(h) * SEG);
+            holds = p->kind != RCGC__SEG_POOL || p->nused != 0;
+        }
+        if (a->head && !holds)
             BAD("arena %u holds nothing but empty pools\n", (unsigned)i);
         for (uint64_t h = a->head; h; h &= h - 1) {
             unsigned s = (unsigned)__builtin_ctzll(h);
@@ -482,7 +498,8 @@ size_t rcgc__pool_check(struct rcgc__mem *m)
             for (struct rcgc__pool *p = m->used[f][c]; p; prev = p, p = p->next) {
                 nempty += p->nused == 0;
                 if (p->family != f || p->szidx != c || p->prev != prev || nempty > 1 ||
-                    p->nused >= p->capacity) {
+                    p->nused >= p->capacity ||
+                    (p->nused == 0 && !(rcgc__arena_of(m, p)->spare & rcgc__seg_bit(p)))) {
                     BAD("class list %u/%u: bad pool %p\n", f, c, (void *)p);
                     break;
                 }

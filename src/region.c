@@ -462,6 +462,7 @@ void rcgc__seg_free(struct rcgc__mem *m, void *seg, size_t nsegs)
         usable_remove(m, i);
     a->used &= ~mask;
     a->head &= ~((uint64_t)1 << b);
+    a->spare &= ~((uint64_t)1 << b);
     a->nfree = (uint16_t)(a->nfree + k);
     if (a->nfree == RCGC__ARENA_SEGS) {
         if (m->nempty >= m->keep_limit) {
@@ -587,7 +588,8 @@ size_t rcgc__region_check(struct rcgc__mem *m)
             if (a->nfree != RCGC__ARENA_SEGS - popcount64(a->used))
                 BAD("arena %u: nfree %u but %zu segments used\n", i, a->nfree,
                     popcount64(a->used));
-            if ((a->head & ~a->used) || (a->used & ~a->committed) || (a->used & ~a->dirty))
+            if ((a->head & ~a->used) || (a->used & ~a->committed) || (a->used & ~a->dirty) ||
+                (a->spare & ~a->head))
                 BAD("arena %u: head/used/committed maps disagree\n", i);
             if (a->nfree)
                 nusable++;
